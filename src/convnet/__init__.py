@@ -1,0 +1,40 @@
+"""convnet: convolutional neural networks end to end.
+
+The Python API mirrors the command line:
+
+    import convnet
+    run = convnet.train(model="convnet", data="fashion-mnist", epochs=3)
+    clf = convnet.load(run.run_dir)
+    clf.predict(["shoe.png"])
+
+Heavy modules (torch) are imported lazily so `import convnet` stays fast.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["train", "load", "ConvnetError", "__version__"]
+
+
+def train(**options):
+    """Train a model; keyword arguments are the fields of `convnet.training.TrainConfig`.
+
+    Returns a `convnet.training.TrainResult` (run_dir, test accuracy, history)."""
+    from convnet.training.loop import train as _train
+    from convnet.training.config import TrainConfig
+
+    return _train(TrainConfig(**options))
+
+
+def load(run_dir, device="auto"):
+    """Load a trained run directory as a `convnet.inference.Classifier`."""
+    from convnet.inference import Classifier
+
+    return Classifier.load(run_dir, device=device)
+
+
+def __getattr__(name):
+    if name == "ConvnetError":
+        from convnet.errors import ConvnetError
+
+        return ConvnetError
+    raise AttributeError(name)

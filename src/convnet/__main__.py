@@ -1,0 +1,5 @@
+import sys
+
+from convnet.cli.main import main
+
+sys.exit(main())

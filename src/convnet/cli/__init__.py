@@ -1,0 +1,1 @@
+"""The `convnet` command line: one module per verb, dispatched by cli.main."""

@@ -1,0 +1,80 @@
+"""The IDX format of MNIST and Fashion-MNIST, gzip-compressed or raw.
+
+Layout (big-endian): magic = 0x00 0x00 <dtype> <ndim>, then ndim uint32 sizes, then data.
+Images are idx3 (magic 0x00000803), labels idx1 (0x00000801), both of unsigned bytes."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from convnet.errors import DataError
+
+_UBYTE = 0x08
+
+
+def read_idx(path: str | Path, expect_ndim: int | None = None) -> np.ndarray:
+    """Read an IDX file of unsigned bytes into a numpy array of its declared shape."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"IDX file not found: {path}") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from None
+    return parse_idx(raw, str(path), expect_ndim)
+
+
+def parse_idx(raw: bytes, name: str = "IDX data", expect_ndim: int | None = None) -> np.ndarray:
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{name}: not an IDX file (wrong magic number {raw[:4].hex() or 'empty'})")
+    dtype, ndim = raw[2], raw[3]
+    if dtype != _UBYTE:
+        raise DataError(f"{name}: IDX element type 0x{dtype:02x} is not unsigned byte (0x08)")
+    if expect_ndim is not None and ndim != expect_ndim:
+        raise DataError(f"{name}: expected an idx{expect_ndim} file, found idx{ndim} "
+                        f"(magic 0x{int.from_bytes(raw[:4], 'big'):08x})")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{name}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(shape)) if ndim else 0
+    if len(raw) - header < expected:
+        raise DataError(f"{name}: truncated IDX data: header declares shape {tuple(shape)} "
+                        f"({expected} bytes) but only {len(raw) - header} bytes follow")
+    return np.frombuffer(raw, np.uint8, count=expected, offset=header).reshape(shape).copy()
+
+
+def write_idx(path: str | Path, array: np.ndarray, compress: bool = True) -> None:
+    """Write a uint8 array as IDX (used to build the embedded digits and in tests)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.tobytes()
+    if compress:
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    Path(path).write_bytes(data)
+
+
+def load_idx_pair(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images [N, H, W] and labels [N] of one split (prefix 'train' or 't10k')."""
+    images = read_idx(_find(folder, f"{prefix}-images-idx3-ubyte"), expect_ndim=3)
+    labels = read_idx(_find(folder, f"{prefix}-labels-idx1-ubyte"), expect_ndim=1)
+    if len(images) != len(labels):
+        raise DataError(f"{folder}: {prefix} has {len(images)} images but {len(labels)} labels")
+    return images, labels
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (f"{stem}.gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    raise DataError(f"{folder}: missing {stem}.gz (or {stem})")

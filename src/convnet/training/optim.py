@@ -1,0 +1,46 @@
+"""Optimisers and learning-rate schedules (stepped once per batch)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from convnet.training.config import TrainConfig
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv and linear weights only; biases and norm scales are left free."""
+    decay, free = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.dim() > 1 else free).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": free, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay)
+    lr = cfg.resolved_lr()
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    return torch.optim.AdamW(groups, lr=lr, betas=(cfg.momentum, 0.999))
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    if cfg.schedule == "onecycle":
+        # Rise from lr/25 to lr over `warmup` of the steps, then cosine down to lr/2500.
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.resolved_lr(), total_steps=total_steps, pct_start=max(cfg.warmup, 1e-3),
+            cycle_momentum=cfg.optimizer == "sgd" and cfg.momentum > 0,
+            base_momentum=min(0.85, cfg.momentum), max_momentum=cfg.momentum)
+    warm = int(cfg.warmup * total_steps)
+
+    def factor(step: int) -> float:
+        if cfg.schedule == "constant":
+            return 1.0
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total_steps - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
