@@ -1,0 +1,1 @@
+"""Seeing inside a network: activation maps, filters, Grad-CAM, reports."""
