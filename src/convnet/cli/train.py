@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<model>-<data>-<time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last epoch")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--engine", choices=["torch", "reference"], default="torch",
+                   help="reference = the NumPy engine of convnet.reference (SGD, CPU; plain Sequential models)")
 
 
 def config_from_args(args):
@@ -58,5 +60,10 @@ def run(args) -> int:
     from convnet.training.loop import train
 
     cfg = config_from_args(args)
+    if getattr(args, "engine", "torch") == "reference":
+        from convnet.reference_bridge import train as train_reference
+
+        train_reference(cfg, resume=args.resume)
+        return 0
     train(cfg, resume=args.resume)
     return 0

@@ -30,15 +30,17 @@ class SGD:
 
 
 def learning_rate(step: int, total: int, peak: float, schedule: str, warmup: float) -> float:
-    """The learning rate at `step` of `total`: constant; cosine after a linear warmup; or
-    one-cycle (cosine rise from peak/25 over the warmup, cosine fall to peak/2500)."""
+    """The learning rate of batch `step` (0-based) of `total`, as convnet's PyTorch schedules give it:
+    constant; cosine after a linear warmup; or one-cycle (torch's OneCycleLR: cosine rise from
+    peak/25 over the warmup fraction, then cosine fall to peak/25/1e4)."""
     if schedule == "constant":
         return peak
     if schedule == "onecycle":
-        up = max(1, int(max(warmup, 1e-3) * total))
-        if step < up:
-            return _cos_between(peak / 25, peak, step / up)
-        return _cos_between(peak, peak / 2500, (step - up) / max(1, total - up))
+        start, end = peak / 25, peak / 25 / 1e4
+        up_end = max(max(warmup, 1e-3) * total - 1, 1e-9)   # torch's phase boundary (a float)
+        if step <= up_end:
+            return _cos_between(start, peak, step / up_end)
+        return _cos_between(peak, end, (step - up_end) / max(total - 1 - up_end, 1e-9))
     warm = int(warmup * total)
     if step < warm:
         return peak * (step + 1) / warm
