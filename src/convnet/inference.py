@@ -48,7 +48,8 @@ class Classifier:
             raise DataError(f"{run_dir}/config.json lacks {e.args[0]!r}") from None
         hw = resolve(device, config.get("train", {}).get("amp", "auto"),
                      config.get("train", {}).get("channels_last", True))
-        model = get_spec(model_cfg["name"]).build(model_cfg["num_classes"], model_cfg["in_channels"])
+        model = get_spec(model_cfg["name"]).build(model_cfg["num_classes"], model_cfg["in_channels"],
+                                                  **model_cfg.get("kwargs", {}))
         runs.load_weights(run_dir, model)
         model = model.to(hw.device)
         if hw.channels_last:

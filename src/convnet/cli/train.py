@@ -6,6 +6,7 @@ import argparse
 
 from convnet.cli.options import (add_data_arguments, fraction, non_negative_float, non_negative_int,
                                  positive_float, positive_int)
+from convnet.training.configfile import hide_defaults, merge_config_file
 
 HELP = "train a model and save it in a run directory"
 
@@ -41,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--engine", choices=["torch", "reference"], default="torch",
                    help="reference = the NumPy engine of convnet.reference (SGD, CPU; plain Sequential models)")
+    p.add_argument("--config", metavar="FILE.yaml",
+                   help="training options from a YAML file (e.g. a tuning study's best.yaml); flags win")
+    hide_defaults(p)
 
 
 def config_from_args(args):
@@ -59,7 +63,12 @@ def config_from_args(args):
 def run(args) -> int:
     from convnet.training.loop import train
 
+    from convnet.training.config import TrainConfig
+
+    extra = merge_config_file(args, getattr(args, "config", None))
     cfg = config_from_args(args)
+    if extra:                                   # file keys without a flag, e.g. model_kwargs
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **extra})
     if getattr(args, "engine", "torch") == "reference":
         from convnet.reference_bridge import train as train_reference
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+from convnet.errors import ConfigError
 from convnet.models.registry import register
 
 
-def conv_block(cin: int, cout: int, kernel: int = 3, pool: bool = True) -> list[nn.Module]:
-    layers = [nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False),
+def conv_block(cin: int, cout: int, kernel: int = 3, pool: bool = True, stride: int = 1) -> list[nn.Module]:
+    layers = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
               nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
     if pool:
         layers.append(nn.MaxPool2d(2))
@@ -20,10 +21,16 @@ def conv_block(cin: int, cout: int, kernel: int = 3, pool: bool = True) -> list[
 
 
 def simple_cnn(num_classes: int = 10, in_channels: int = 1, widths=(32, 64, 128),
-               hidden: int = 0, dropout: float = 0.0) -> nn.Module:
+               hidden: int = 0, dropout: float = 0.0, kernel: int = 3, stride: int = 1,
+               downsample: str = "pool") -> nn.Module:
+    """`stride` is the first convolution's; `downsample` is how each block halves H and W:
+    "pool" (max pool 2x2 after the convolution) or "stride" (the convolution steps by 2)."""
+    if downsample not in ("pool", "stride"):
+        raise ConfigError(f"downsample must be 'pool' or 'stride', got {downsample!r}")
     layers, cin = [], in_channels
-    for w in widths:                                   # each block halves H and W
-        layers += conv_block(cin, w)
+    for i, w in enumerate(widths):                     # each block halves H and W
+        step = (stride if i == 0 else 1) * (2 if downsample == "stride" else 1)
+        layers += conv_block(cin, w, kernel, pool=downsample == "pool", stride=step)
         cin = w
     layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]  # [B, C, h, w] -> [B, C]
     if hidden:

@@ -20,6 +20,7 @@ class TrainConfig:
     data: str = "digits"              # digits | mnist | fashion-mnist | image folder
     data_dir: str | None = None       # folder with IDX files (else download to cache)
     input_size: int | None = None     # square input side in pixels (None: the model's default)
+    model_kwargs: dict | None = None  # keyword arguments for the model builder (e.g. widths, kernel)
     val_fraction: float = 0.0         # share of train held out for validation (folders: 0.2)
     # how long and how fast
     epochs: int = 8
@@ -74,6 +75,8 @@ class TrainConfig:
         need(self.input_size is None or 8 <= self.input_size <= 1024,
              f"input size must be between 8 and 1024 pixels, got {self.input_size}")
         need(self.threads is None or self.threads >= 1, f"threads must be at least 1, got {self.threads}")
+        need(self.model_kwargs is None or isinstance(self.model_kwargs, dict),
+             f"model_kwargs must be a mapping of builder arguments, got {self.model_kwargs!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

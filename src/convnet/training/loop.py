@@ -32,8 +32,13 @@ class TrainResult:
     seconds: float = 0.0              # training time, evaluation excluded
 
 
-def train(cfg: TrainConfig, resume: str | Path | None = None, log=print) -> TrainResult:
-    """Train `cfg` into a new run directory, or continue the run in `resume`."""
+def train(cfg: TrainConfig, resume: str | Path | None = None, log=print, on_epoch=None,
+          evaluate_test: bool = True) -> TrainResult:
+    """Train `cfg` into a new run directory, or continue the run in `resume`.
+
+    on_epoch(record) is called after each epoch's checkpoint; an exception it raises stops
+    training there (the tuner raises optuna.TrialPruned). evaluate_test=False skips the test split
+    (hyperparameter tuning must not look at it)."""
     if resume is not None:
         run_dir = Path(resume)
         saved = runs.read_config(run_dir)
@@ -54,7 +59,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, log=print) -> Trai
         preprocess = Preprocess(ds.channels, size, mean, std)
         config = {
             "train": cfg.to_dict(),
-            "model": {"name": cfg.model, "num_classes": num_classes, "in_channels": ds.channels},
+            "model": {"name": cfg.model, "num_classes": num_classes, "in_channels": ds.channels,
+                      **({"kwargs": cfg.model_kwargs} if cfg.model_kwargs else {})},
             "preprocess": preprocess.to_dict(),
             "classes": ds.classes,
             "data": ds.source,
@@ -65,7 +71,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, log=print) -> Trai
         config = saved
         preprocess = Preprocess.from_dict(saved["preprocess"])
 
-    model = spec.build(num_classes, ds.channels).to(hw.device)
+    model = spec.build(num_classes, ds.channels, **(cfg.model_kwargs or {})).to(hw.device)
     if hw.channels_last:
         model = model.to(memory_format=torch.channels_last)
     config["params"] = sum(p.numel() for p in model.parameters())
@@ -120,9 +126,11 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, log=print) -> Trai
         runs.append_metrics(run_dir, record)
         history.append(record)
         log(epoch_line(record, cfg.epochs, eval_name))
+        if on_epoch is not None:
+            on_epoch(record)
 
     test = None
-    if ds.test is not None:
+    if ds.test is not None and evaluate_test:
         ev = evaluate(model, ds.test, preprocess, hw, num_classes)
         test = ev.to_dict(ds.classes)
         from convnet.fileio import atomic_write_json

@@ -1,0 +1,82 @@
+"""Training options from a YAML file (`convnet train --config FILE.yaml`), checked key by key.
+
+Every key is a TrainConfig field; its value must have the field's type. On the command
+line a flag that was given wins over the file, a flag left out takes the file's value,
+and a key missing from both takes TrainConfig's default."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from convnet.errors import ConfigError
+
+UNSET = argparse.SUPPRESS  # a default argparse keeps as is, so an unset flag stays recognisable
+_TYPES = {"int": (int,), "float": (float, int), "str": (str,), "bool": (bool,), "dict": (dict,)}
+
+
+def field_types() -> dict[str, tuple[tuple[type, ...], bool]]:
+    """TrainConfig field -> (accepted Python types, whether None is allowed)."""
+    from convnet.training.config import TrainConfig
+
+    out = {}
+    for f in fields(TrainConfig):
+        names = [t.strip() for t in str(f.type).split("|")]
+        types = tuple(t for n in names if n != "None" for t in _TYPES[n])
+        out[f.name] = (types, "None" in names)
+    return out
+
+
+def check_values(values: dict, where: str) -> dict:
+    """Raise ConfigError naming the first unknown key or wrongly typed value."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping of option: value, got {type(values).__name__}")
+    types = field_types()
+    for key, value in values.items():
+        if key not in types:
+            raise ConfigError(f"{where}: unknown training option {key!r}")
+        accepted, nullable = types[key]
+        if value is None and nullable:
+            continue
+        # bool is a subclass of int: `epochs: true` is a mistake, not 1
+        if isinstance(value, bool) and bool not in accepted or not isinstance(value, accepted):
+            wanted = " or ".join(t.__name__ for t in accepted) + (" or null" if nullable else "")
+            raise ConfigError(f"{where}: {key} must be {wanted}, got {value!r}")
+    return values
+
+
+def read_config_file(path: str | Path) -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return check_values(values if values is not None else {}, str(path))
+
+
+def hide_defaults(p: argparse.ArgumentParser) -> None:
+    """Make every TrainConfig flag's default UNSET, remembering the real one, so that run()
+    can tell a flag given on the command line (even with the default's value) from one left out."""
+    names = set(field_types())
+    defaults = {}
+    for action in p._actions:
+        if action.dest in names:
+            defaults[action.dest] = action.default
+            action.default = UNSET
+    p.set_defaults(_train_defaults=defaults)
+
+
+def merge_config_file(args: argparse.Namespace, path: str | None) -> dict:
+    """Fill args' unset flags from the file, else the defaults; return the file's other keys
+    (those without a flag, such as model_kwargs)."""
+    values = read_config_file(path) if path else {}
+    defaults = getattr(args, "_train_defaults", {})
+    for dest, default in defaults.items():
+        if not hasattr(args, dest):            # flag not given: the file, then the default
+            setattr(args, dest, values.get(dest, default))
+    return {k: v for k, v in values.items() if k not in defaults}
