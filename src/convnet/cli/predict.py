@@ -15,13 +15,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+")
     p.add_argument("--top", type=positive_int, default=3, help="classes to show per image")
     p.add_argument("--device", default="auto")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="onnx: run RUN_DIR/model.onnx (or RUN_DIR given as an .onnx file) in onnxruntime")
     p.add_argument("--json", action="store_true", help="print one JSON list")
 
 
 def run(args) -> int:
-    from convnet.inference import Classifier
+    from convnet.export import load_classifier
 
-    clf = Classifier.load(args.run_dir, device=args.device)
+    clf = load_classifier(args.run_dir, args.runtime, device=args.device)
     predictions = clf.predict(args.images, top=args.top)
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions]))

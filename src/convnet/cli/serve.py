@@ -1,0 +1,85 @@
+"""convnet serve: an HTTP API and a web page for a trained run (FastAPI on uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+
+from convnet.cli.options import non_negative_float, positive_float, positive_int
+
+HELP = "serve a trained run over HTTP: JSON API and a web page"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535; 0 picks a free one)")
+    return value
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or an .onnx file with --runtime onnx")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=port_number, default=8000, help="default 8000; 0 picks a free port")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="onnx: run RUN_DIR/model.onnx in onnxruntime (made by `convnet export`)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-batch", type=positive_int, default=32,
+                   help="most images in one forward pass and in one request (default 32)")
+    p.add_argument("--max-wait-ms", type=non_negative_float, default=10.0,
+                   help="how long a forward pass waits for requests that are on their way (default 10)")
+    p.add_argument("--max-queue", type=positive_int, default=256,
+                   help="images allowed to wait; beyond it requests get 503 (default 256)")
+    p.add_argument("--max-upload-mb", type=positive_float, default=10.0,
+                   help="largest request body in MiB; larger get 413 (default 10)")
+
+
+def run(args) -> int:
+    import socket
+
+    import uvicorn
+
+    from convnet.errors import ConfigError
+    from convnet.export import load_classifier
+    from convnet.serve.app import Limits, create_app
+
+    clf = load_classifier(args.run_dir, args.runtime, device=args.device)
+    limits = Limits(max_upload=int(args.max_upload_mb * 2**20), max_batch=args.max_batch,
+                    max_wait=args.max_wait_ms / 1000, max_queue=args.max_queue)
+    sock = _bind(args.host, args.port, ConfigError)
+    host, port = sock.getsockname()[:2]
+    # Open connections beyond this many get uvicorn's own 503, so a burst of uploads cannot
+    # exhaust memory; below it, requests beyond --max-queue get the app's 503.
+    config = uvicorn.Config(create_app(clf, limits), log_level="error", access_log=False,
+                            limit_concurrency=max(64, args.max_queue + 16), timeout_keep_alive=5)
+    if args.host not in LOOPBACK:
+        print(f"warning: listening on {args.host}: other machines can reach this server")
+    shown = f"[{host}]" if ":" in host else host
+    print(f"serving {args.run_dir} ({args.runtime}) at http://{shown}:{port}/  (Ctrl-C stops)",
+          flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def _bind(host: str, port: int, error) -> "socket.socket":
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise error(f"--host {host}: unknown address ({e.strerror})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise error(f"cannot listen on {host}:{port} ({e.strerror})") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
