@@ -139,6 +139,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, log=print, on_epoc
                                                    "epochs": cfg.epochs})
         log(f"test accuracy {ev.accuracy:.2%} (loss {ev.loss:.4f}, {ev.n:,} images) "
             f"after {seconds:.1f} s of training; saved {run_dir}")
+    from convnet.visualize.artifacts import write_run_artifacts  # curves, confusion, wrong grid; never raises
+
+    write_run_artifacts(run_dir, model, ds.test if evaluate_test else None, preprocess, hw, ds.classes, log)
     return TrainResult(run_dir=run_dir, test=test, history=history, seconds=seconds)
 
 

@@ -32,7 +32,9 @@ def layer_outputs(model: torch.nn.Module, x: torch.Tensor,
 
         def hook(mod, inputs, output, name=name, kind=kind):
             if isinstance(output, torch.Tensor):
-                captured.append(LayerOutput(name, kind, output.detach().float().cpu().contiguous()))
+                # A copy: a following in-place ReLU would otherwise rewrite what we captured.
+                out = output.detach().to("cpu", torch.float32, copy=True).contiguous()
+                captured.append(LayerOutput(name, kind, out))
 
         hooks.append(module.register_forward_hook(hook))
     was_training = model.training
@@ -44,3 +46,35 @@ def layer_outputs(model: torch.nn.Module, x: torch.Tensor,
             h.remove()
         model.train(was_training)
     return out, captured
+
+
+@dataclass
+class Stage:
+    """One conv, activation or pooling step of a forward pass, for one image."""
+    name: str
+    kind: str
+    maps: torch.Tensor    # [C, H, W]
+
+    @property
+    def shape(self) -> str:
+        c, h, w = self.maps.shape
+        return f"{h}x{w}x{c}"
+
+
+def stages(model: torch.nn.Module, x: torch.Tensor, layer: str | int | None = None) -> list[Stage]:
+    """The activation maps of one image x [1, C, H, W] at every conv, ReLU and pooling stage
+    (or only at `layer`), in call order. Stages that are no longer maps (after flatten) are left out."""
+    from convnet.visualize.common import STAGE_KINDS, resolve_layer
+
+    wanted = None
+    if layer is not None:
+        wanted, _ = resolve_layer(model, layer, STAGE_KINDS, "conv/activation/pooling layer")
+    _, outs = layer_outputs(model, x[:1], STAGE_KINDS)
+    return [Stage(o.name, o.kind, o.output[0]) for o in outs
+            if o.output.dim() == 4 and (wanted is None or o.name == wanted)]
+
+
+def describe_shapes(found: list[Stage], input_shape: tuple[int, ...]) -> str:
+    """'28x28x1 -> 28x28x32 (Conv2d) -> ...': how the maps change through the network."""
+    c, h, w = input_shape[-3:]
+    return " -> ".join([f"{h}x{w}x{c}"] + [f"{s.shape} ({s.kind})" for s in found])
