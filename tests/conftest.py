@@ -29,8 +29,9 @@ def shared_images() -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch, tmp_path_factory):
-    """Any download attempt goes to an empty cache and an unroutable mirror list."""
+    """Any download attempt goes to an empty cache and a closed loopback port, never out."""
     monkeypatch.setenv("CONVNET_DATA", str(tmp_path_factory.getbasetemp() / "no-cache"))
+    monkeypatch.setenv("CONVNET_MIRROR", "http://127.0.0.1:9/{name}/")
 
 
 @pytest.fixture(scope="session")

@@ -52,12 +52,23 @@ def ensure_downloaded(name: str, root: Path | None = None, mirrors: list[str] | 
     spec = SOURCES[name]
     folder = (root or cache_dir()) / name
     files = checksums or spec["files"]
+    mirrors = mirrors or _env_mirrors(name) or spec["mirrors"]
     for filename, sha in files.items():
         path = folder / filename
         if path.is_file() and sha256_file(path) == sha:
             continue
-        fetch(filename, folder, mirrors or spec["mirrors"], sha, timeout)
+        fetch(filename, folder, mirrors, sha, timeout)
     return folder
+
+
+def _env_mirrors(name: str) -> list[str]:
+    """$CONVNET_MIRROR (a base URL; {name} is replaced by the data set's name) replaces the
+    official sources, e.g. for a local mirror or a proxy."""
+    base = os.environ.get("CONVNET_MIRROR")
+    if not base:
+        return []
+    base = base.replace("{name}", name)
+    return [base if base.endswith("/") else base + "/"]
 
 
 def fetch(filename: str, folder: Path, mirrors: list[str], sha256: str, timeout: float) -> Path:

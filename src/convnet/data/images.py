@@ -40,19 +40,22 @@ def open_image(source: str | Path | bytes, mode: str, name: str | None = None):
     cap = max_pixels()
     try:
         with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; both are
+            # refusals here, raised from the header before any pixel is decoded.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = cap
             with Image.open(fp) as im:
                 w, h = im.size
                 if w * h > cap:
-                    raise DataError(f"{label}: {w}x{h} = {w * h:,} pixels is over the cap of "
-                                    f"{cap:,} (set CONVNET_MAX_PIXELS to raise it)")
+                    raise DataError(f"{label}: image bomb refused: {w}x{h} = {w * h:,} pixels, more "
+                                    f"than the cap of {cap:,} (set CONVNET_MAX_PIXELS to raise it)")
                 im.load()
                 return _convert(im, mode)
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(f"{label}: image bomb refused ({e})") from None
+        raise DataError(f"{label}: image bomb refused: more pixels than the cap of {cap:,} "
+                        f"(set CONVNET_MAX_PIXELS to raise it; {e})") from None
     except UnidentifiedImageError:
         raise DataError(f"{label}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as e:
