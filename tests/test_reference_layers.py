@@ -226,3 +226,19 @@ def test_dropout_scales_survivors_and_is_identity_in_evaluation():
 def test_sigmoid_does_not_overflow():
     out = ref.Sigmoid()(np.array([[-1000.0, 0.0, 1000.0]]))
     np.testing.assert_allclose(out, [[0.0, 0.5, 1.0]])
+
+
+@pytest.mark.parametrize("stride, padding, dilation, groups, mode", [
+    (1, 1, 1, 1, "zeros"), (2, 2, 1, 2, "reflect"), (1, 3, 2, 2, "replicate"), (3, 0, 2, 1, "zeros")])
+def test_conv2d_in_row_blocks_matches_torch(monkeypatch, stride, padding, dilation, groups, mode):
+    """Tiny COLS_BYTES: im2col is built one or two output rows at a time, forward and backward."""
+    import convnet.reference.conv as conv
+
+    monkeypatch.setattr(conv, "COLS_BYTES", 2000)
+    rng = np.random.default_rng(3)
+    layer = ref.Conv2d(4, 6, 3, stride, padding, dilation, groups, True, mode, rng)
+    x = rng.standard_normal((3, 4, 11, 9))
+    assert len(layer._row_blocks(conv.windows(np.zeros((4, 11 + 2 * padding, 9 + 2 * padding, 3)), layer.kernel,
+                                               layer.stride, layer.dilation, (4, 4), groups))) > 1
+    against_torch(layer, nn.Conv2d(4, 6, 3, stride, padding, dilation, groups, True, mode), x,
+                  ["weight", "bias"], rng=rng)

@@ -1,10 +1,14 @@
 """Conv2d by im2col: gather every receptive field into a column, then one matmul per group.
 
 For an input [N, C, H, W], a filter bank [O, C/G, KH, KW] and G groups:
-    cols [G, C/G*KH*KW, N*H'*W']      one column per output pixel (its receptive field)
-    out  [G, O/G, N*H'*W'] = W_g [O/G, C/G*KH*KW] @ cols_g
+    cols [G, C/G*KH*KW, H'*W'*N]      one column per output pixel (its receptive field)
+    out  [G, O/G, H'*W'*N] = W_g [O/G, C/G*KH*KW] @ cols_g
 The backward pass is the same two matmuls transposed, then col2im: each kernel offset's
-slice of the gradient added back onto the padded input (a loop over KH*KW offsets, not pixels)."""
+slice of the gradient added back onto the padded input (a loop over KH*KW offsets, not pixels).
+
+The columns are built a few output rows at a time, so each block (about COLS_BYTES) stays
+in the CPU cache instead of streaming a KH*KW times larger copy of the input through memory;
+backward rebuilds them block by block rather than keeping them."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from convnet.errors import ConfigError
 from convnet.reference.layer import Layer, uniform
 from convnet.reference.shapes import PADDING_MODES, check_input, check_window, pair
 
+COLS_BYTES = 4 << 20          # target size of one block of im2col columns
 _NUMPY_MODE = {"zeros": "constant", "replicate": "edge", "reflect": "reflect"}
 
 
@@ -135,27 +140,46 @@ class Conv2d(Layer):
         ho, wo = check_window(self.name, x.shape[2:], self.kernel, self.stride, self.padding, self.dilation)
         xp = pad(batch_last(x), self.padding, self.padding_mode, self.name, axes=(1, 2))   # [C, Hp, Wp, N]
         g, o = self.groups, self.out_channels
-        view = windows(xp, self.kernel, self.stride, self.dilation, (ho, wo), g)
-        cols = view.reshape(g, -1, ho * wo * n)                    # [G, C/G*KH*KW, H'*W'*N] (a copy)
-        w = self.params["weight"].reshape(g, o // g, -1)            # [G, O/G, C/G*KH*KW]
-        out = np.matmul(w, cols)                                    # [G, O/G, H'*W'*N]
-        out = out.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)       # [N, O, H', W']
+        view = windows(xp, self.kernel, self.stride, self.dilation, (ho, wo), g)   # [G, C/G, KH, KW, H', W', N]
+        w = self.params["weight"].reshape(g, o // g, -1)                   # [G, O/G, C/G*KH*KW]
+        out = np.empty((o, ho, wo, n), dtype=np.result_type(x, w))
+        for y0, y1 in self._row_blocks(view):
+            cols = view[:, :, :, :, y0:y1].reshape(g, w.shape[2], -1)      # [G, C/G*KH*KW, rows*W'*N]
+            out[:, y0:y1] = np.matmul(w, cols).reshape(o, y1 - y0, wo, n)
         if "bias" in self.params:
-            out = out + self.params["bias"].reshape(1, o, 1, 1)     # (a contiguous copy)
-        return np.ascontiguousarray(out), (xp.shape, cols)
+            out += self.params["bias"].reshape(o, 1, 1, 1)
+        return np.ascontiguousarray(out.transpose(3, 0, 1, 2)), xp            # [O, H', W', N] -> [N, O, H', W']
 
-    def backward(self, dout, cache):
-        xp_shape, cols = cache
-        c, n = xp_shape[0], xp_shape[3]
+    def backward(self, dout, xp):
         g, o = self.groups, self.out_channels
+        c, n = xp.shape[0], xp.shape[3]
         ho, wo = dout.shape[2:]
-        d = np.ascontiguousarray(dout.transpose(1, 2, 3, 0)).reshape(g, o // g, -1)   # [G, O/G, H'*W'*N]
-        grads = {"weight": np.matmul(d, cols.transpose(0, 2, 1)).reshape(self.params["weight"].shape)}
+        view = windows(xp, self.kernel, self.stride, self.dilation, (ho, wo), g)
+        w = self.params["weight"].reshape(g, o // g, -1)                   # [G, O/G, C/G*KH*KW]
+        d = np.ascontiguousarray(dout.transpose(1, 2, 3, 0))                # [O, H', W', N]
+        gw = np.zeros_like(w, dtype=np.result_type(d, xp))       # dL/dW, summed over blocks
+        dxp = np.zeros(xp.shape, dtype=np.result_type(d, w))
+        kh, kw = self.kernel
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        for y0, y1 in self._row_blocks(view):
+            cols = view[:, :, :, :, y0:y1].reshape(g, w.shape[2], -1)      # rebuilt, as in forward
+            d_blk = d[:, y0:y1].reshape(g, o // g, -1)                      # [G, O/G, rows*W'*N]
+            gw += np.matmul(d_blk, cols.transpose(0, 2, 1))
+            dcols = np.matmul(w.transpose(0, 2, 1), d_blk).reshape(c, kh, kw, y1 - y0, wo, n)
+            for i in range(kh):                                             # col2im for these rows
+                for j in range(kw):
+                    r = y0 * sh + i * dh
+                    dxp[:, r:r + sh * (y1 - y0 - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw] += dcols[:, i, j]
+        grads = {"weight": gw.reshape(self.params["weight"].shape)}
         if "bias" in self.params:
             grads["bias"] = dout.sum(axis=(0, 2, 3))
-        w = self.params["weight"].reshape(g, o // g, -1)
-        dcols = np.matmul(w.transpose(0, 2, 1), d)                       # [G, C/G*KH*KW, H'*W'*N]
-        dcols = dcols.reshape(c, *self.kernel, ho, wo, n)                # G and C/G merged back
-        dxp = col2im(dcols, xp_shape, self.stride, self.dilation)        # [C, Hp, Wp, N]
         dx = unpad(dxp, self.padding, self.padding_mode, axes=(1, 2))
         return np.ascontiguousarray(dx.transpose(3, 0, 1, 2)), grads
+
+    @staticmethod
+    def _row_blocks(view) -> list[tuple[int, int]]:
+        """Output-row ranges whose im2col columns take about COLS_BYTES each."""
+        g, cg, kh, kw, ho, wo, n = view.shape
+        per_row = g * cg * kh * kw * wo * n * view.itemsize
+        rows = max(1, min(ho, COLS_BYTES // max(per_row, 1)))
+        return [(y0, min(ho, y0 + rows)) for y0 in range(0, ho, rows)]
