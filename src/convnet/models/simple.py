@@ -19,11 +19,10 @@ from convnet.models.registry import register
 
 
 def conv_block(cin: int, cout: int, kernel: int = 3, pool: bool = True, stride: int = 1) -> list[nn.Module]:
-    layers = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
-              nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-    if pool:
+    layers = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)]
+    if pool:                     # before norm and ReLU: see the module docstring
         layers.append(nn.MaxPool2d(2))
-    return layers
+    return layers + [nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
 def simple_cnn(num_classes: int = 10, in_channels: int = 1, widths=(32, 64, 128),
