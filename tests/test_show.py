@@ -73,12 +73,12 @@ def test_filter_grid_holds_the_kernels_scaled(digits):
     _, grid = filter_grid(digits.model)
     first = grid[:3, :3]
     k = w[0, 0]
-    np.testing.assert_allclose(first, (k - k.min()) / (k.max() - k.min()), atol=1e-6)
+    np.testing.assert_allclose(first, 0.5 + k / (2 * np.abs(k).max()), atol=1e-6)   # 0 -> mid gray
     assert grid.shape == (6 * 4 - 1, 6 * 4 - 1)                        # 32 kernels in a 6x6 mosaic
     rgb = np.random.default_rng(0).normal(size=(5, 3, 3, 3)).astype(np.float32)
     tiles = filter_images(rgb)
     assert tiles.shape == (5, 3, 3, 3)                              # one colour image per kernel
-    np.testing.assert_allclose(tiles[2, 1, 0], (rgb[2, :, 1, 0] - rgb[2].min()) / np.ptp(rgb[2]), atol=1e-6)
+    np.testing.assert_allclose(tiles[2, 1, 0], 0.5 + rgb[2, :, 1, 0] / (2 * np.abs(rgb[2]).max()), atol=1e-6)
 
 
 def _object_images(n: int, rng: np.random.Generator):

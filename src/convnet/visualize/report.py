@@ -9,6 +9,7 @@ import base64
 import html
 import io
 import json
+import os
 from pathlib import Path
 
 from convnet.visualize.artifacts import ANALYSIS, PLOTS
@@ -70,10 +71,16 @@ def build_report(run_dir: str | Path) -> str:
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    from convnet.errors import ConfigError
     from convnet.fileio import atomic_write_bytes
 
     out = Path(out) if out else Path(run_dir) / "report.html"
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}")
     atomic_write_bytes(out, build_report(run_dir).encode("utf-8"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(out, 0o666 & ~umask)        # a page to share, unlike the private temp file it was
     return out
 
 
