@@ -137,6 +137,11 @@ def test_lecture_gif_has_one_frame_per_output_position(capsys, tmp_path):
     assert rc == 0 and "wrote" in text
     with Image.open(gif) as im:
         assert im.n_frames == 4
+    rc, text, _ = explain(capsys, "pool", "--gif", str(tmp_path / "pool.gif"))
+    with Image.open(tmp_path / "pool.gif") as im:
+        assert rc == 0 and im.n_frames == 4
+    rc, _, err = explain(capsys, "conv", "--gif", str(tmp_path))                 # a folder, not a file
+    assert rc == 2 and f"--gif {tmp_path}: cannot write it" in err
 
 
 def test_learned_filter_from_a_run_directory(capsys, tmp_path):

@@ -85,9 +85,14 @@ def run(args) -> int:
     if args.gif:
         from convnet.reference.animate import sliding_gif
 
+        from convnet.errors import ConfigError
+
         rgb = bool(args.image) and shown.shape[0] == 3
-        n = sliding_gif(args.gif, shown if rgb else shown[0], out[0], k, stride,
-                        title if rgb or shown.shape[0] == 1 else f"{title} (input depth slice 0)")
+        try:
+            n = sliding_gif(args.gif, shown if rgb else shown[0], out[0], k, stride,
+                            title if rgb or shown.shape[0] == 1 else f"{title} (input depth slice 0)")
+        except OSError as e:
+            raise ConfigError(f"--gif {args.gif}: cannot write it ({e.strerror or e})") from None
         print(f"wrote {args.gif} ({n} frames)")
     return 0
 
@@ -254,7 +259,8 @@ def network_lines(name: str, input_size=None, in_channels=None, num_classes=None
                       "-" if not chain else f"{rf}x{rf}" if rf else "whole input"))
     widths = [max(len(r[i]) for r in table) for i in range(5)]
     lines = [f"{name}: {h}x{w}x{c} input, volumes as H x W x depth"]
-    lines += ["  ".join(v.ljust(widths[i]) if i != 3 else v.rjust(widths[i]) for i, v in enumerate(r)) for r in table]
+    lines += ["  ".join(v.ljust(widths[i]) if i != 3 else v.rjust(widths[i]) for i, v in enumerate(r)).rstrip()
+              for r in table]
     total = sum(p.numel() for p in model.parameters())
     lines.append(f"total: {total:,} parameters")
     if not chain:

@@ -49,8 +49,8 @@ def slices_side_by_side(volume: np.ndarray, title: str) -> list[str]:
     """[C, H, W] -> the C depth slices printed next to each other."""
     blocks = [grid(volume[d], "") for d in range(volume.shape[0])]
     width = max(len(line) for block in blocks for line in block)
-    head = "  " + "   ".join(f"d={d}".ljust(width) for d in range(len(blocks)))
-    rows = ["  " + "   ".join(block[r].ljust(width) for block in blocks) for r in range(len(blocks[0]))]
+    head = ("  " + "   ".join(f"d={d}".ljust(width) for d in range(len(blocks)))).rstrip()
+    rows = [("  " + "   ".join(block[r].ljust(width) for block in blocks)).rstrip() for r in range(len(blocks[0]))]
     return [title, head, *rows]
 
 
