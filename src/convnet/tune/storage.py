@@ -4,6 +4,8 @@ that several `convnet tune` processes share."""
 from __future__ import annotations
 
 import re
+import time
+import warnings
 from pathlib import Path
 
 from convnet.errors import ConfigError
@@ -49,10 +51,29 @@ def open_storage(url: str):
     if not is_sqlite(url):
         # a worker killed mid-trial stops its heartbeat; another worker then fails that trial
         # and queues its parameters again, so no trial is lost
-        kwargs.update(heartbeat_interval=20, grace_period=60,
-                      heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # optuna marks these "experimental"
+            kwargs.update(heartbeat_interval=20, grace_period=60,
+                          heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(2))
     try:
-        return optuna.storages.RDBStorage(url, **kwargs)
+        return _create(url, kwargs)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"cannot open storage {redact(given)}: {first}") from None
+
+
+def _create(url: str, kwargs: dict, attempts: int = 5):
+    """RDBStorage, retried when another worker is creating the same tables at this moment
+    (two workers starting on an empty PostgreSQL database race on CREATE TABLE)."""
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
