@@ -4,12 +4,16 @@ Requests put their images on a queue and await a future. One worker takes the qu
 batches of at most `max_batch` images. It waits up to `max_wait` seconds for a batch to fill,
 but only while requests it has been told about (`expect()`) are still being decoded: a lone
 client never waits, and a crowd is grouped. The forward pass runs in one worker thread, so
-the event loop keeps accepting (and, beyond `max_queue` queued images, refusing) requests."""
+the event loop keeps accepting (and, beyond `max_queue` queued images, refusing) requests.
+A lone request on a cheap network (last forward under `inline_below` seconds) runs on the
+loop itself: the hop to the thread would cost more than the forward pass."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,9 +48,11 @@ class _Item:
 
 class Batcher:
     def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], max_batch: int = 32,
-                 max_wait: float = 0.01, max_queue: int = 256):
+                 max_wait: float = 0.01, max_queue: int = 256, inline_below: float = 0.002):
         self.forward, self.max_batch, self.max_wait, self.max_queue = forward, max_batch, max_wait, max_queue
-        self.stats = Stats()
+        self.stats, self.inline_below = Stats(), inline_below
+        self._per_image = float("inf")           # seconds per image in the last forward pass
+        self._alone = threading.Lock()           # held by run_alone and by inline forwards
         self._items: deque[_Item] = deque()
         self._queued = 0          # images on the queue
         self._expected = 0        # requests announced but not yet submitted
@@ -93,7 +99,11 @@ class Batcher:
 
     async def run_alone(self, fn: Callable, *args):
         """Run fn(*args) on the forward thread, between batches (not during one)."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._locked, fn, *args)
+
+    def _locked(self, fn: Callable, *args):
+        with self._alone:
+            return fn(*args)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -102,7 +112,7 @@ class Batcher:
             batch = self._take()
             images = torch.cat([it.images for it in batch])          # [sum n, C, H, W]
             try:
-                probs = await loop.run_in_executor(self._pool, self.forward, images)
+                probs = await self._forward(loop, images, lone=len(batch) == 1)
             except Exception as e:  # a failed forward fails its requests, not the server
                 for it in batch:
                     if not it.future.done():
@@ -112,6 +122,23 @@ class Batcher:
             for it, part in zip(batch, probs.split([it.size for it in batch])):
                 if not it.future.done():          # the client may have gone
                     it.future.set_result(part)
+
+    async def _forward(self, loop, images: torch.Tensor, lone: bool) -> torch.Tensor:
+        cheap = self._per_image * len(images) < self.inline_below
+        if lone and cheap and not self._items and not self._expected and self._alone.acquire(blocking=False):
+            try:
+                probs, took = self._timed(images)
+            finally:
+                self._alone.release()
+        else:
+            probs, took = await loop.run_in_executor(self._pool, self._timed, images)
+        self._per_image = took / len(images)
+        return probs
+
+    def _timed(self, images: torch.Tensor) -> tuple[torch.Tensor, float]:
+        start = time.perf_counter()
+        probs = self.forward(images)
+        return probs, time.perf_counter() - start
 
     async def _fill(self) -> None:
         """Wait for a first item, then up to max_wait while more are known to be coming."""
