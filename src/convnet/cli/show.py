@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     dream = sub.choices["dream"]
     dream.add_argument("--filter", dest="filters", metavar="F", default=None,
                        help="filter numbers: 3, 0-15 or 1,4,9 (default: the first 16)")
-    dream.add_argument("--steps", type=positive_int, default=120, help="gradient-ascent steps")
+    dream.add_argument("--steps", type=positive_int, default=100, help="gradient-ascent steps")
     dream.add_argument("--size", type=positive_int, help="square side of the dreamed images "
                        "(default: the model's input size)")
     sub.choices["maps"].add_argument("--max-maps", type=positive_int, help="maps to draw per stage")

@@ -58,8 +58,8 @@ def filter_scores(model, module, x: torch.Tensor, filters: list[int]) -> torch.T
 
 
 def dream(model: torch.nn.Module, preprocess: Preprocess, layer: str | int | None = None,
-          filters: list[int] | None = None, size: tuple[int, int] | None = None, steps: int = 120,
-          lr: float = 0.05, l2: float = 0.01, tv: float = 0.3, jitter: int = 2, seed: int = 0) -> Dream:
+          filters: list[int] | None = None, size: tuple[int, int] | None = None, steps: int = 100,
+          lr: float = 0.1, l2: float = 0.001, tv: float = 0.1, jitter: int = 2, seed: int = 0) -> Dream:
     """Optimise one input per filter of `layer` (default: the last conv) so that it
     excites that filter most. `size` (H, W) defaults to the model's input size."""
     name, module = resolve_layer(model, layer, STAGE_KINDS, "layer", default=_last_conv(model))
