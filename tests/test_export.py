@@ -118,3 +118,25 @@ def test_bad_format_is_refused_by_the_parser(fashion_run):
     with pytest.raises(SystemExit) as e:
         main(["export", str(fashion_run), "--format", "tflite"])
     assert e.value.code == 2
+
+
+def test_serve_runs_the_onnx_file(onnx_file, fashion_run, shared_images):
+    import httpx
+
+    from convnet.inference import Classifier
+    from convnet.serve.launch import ServerProcess
+
+    chelsea = (shared_images / "chelsea.png").read_bytes()
+    with ServerProcess(onnx_file, "--runtime", "onnx") as server:
+        info = httpx.get(server.url + "/model").json()
+        r = httpx.post(server.url + "/predict?top=10", files={"file": ("c.png", chelsea)}, timeout=30)
+        inspected = httpx.post(server.url + "/inspect", content=chelsea, timeout=30).json()
+    clf = Classifier.load(fashion_run, device="cpu")
+    assert info["runtime"] == "onnx" and info["classes"] == clf.classes
+    assert info["parameters"] == sum(p.numel() for p in clf.model.parameters())
+    got = {t["class"]: t["probability"] for t in r.json()["predictions"][0]["top"]}
+    want = dict(clf.predict(chelsea, top=10)[0].top)
+    assert max(got, key=got.get) == max(want, key=want.get)
+    assert max(abs(got[k] - want[k]) for k in want) <= 1e-4
+    assert inspected["layers"] == [] and "PyTorch" in inspected["note"]   # maps need the torch model
+    assert inspected["input"]["shape"] == [1, 28, 28]

@@ -50,6 +50,7 @@ def post(url, **kw) -> httpx.Response:
 
 
 def test_health_and_model_describe_the_run(server, classifier):
+    assert server.startswith("http://127.0.0.1:")              # loopback unless told otherwise
     assert httpx.get(server + "/health").json()["status"] == "ok"
     info = httpx.get(server + "/model").json()
     assert info["name"] == classifier.config["model"]["name"]
