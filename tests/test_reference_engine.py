@@ -232,3 +232,22 @@ def test_mismatched_state_and_labels_are_refused():
         ref.cross_entropy(np.zeros((2, 3)), np.array([0, 5]))
     with pytest.raises(ConfigError, match="2 logits rows but labels of shape"):
         ref.cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2]))
+
+
+def test_blas_threads_can_be_limited_at_run_time():
+    import ctypes
+    import glob
+    import os
+
+    from convnet.reference.threads import set_blas_threads
+
+    found = set_blas_threads(1)
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*"))
+    getter = next((getattr(ctypes.CDLL(p), n) for p in libs for n in
+                   ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads") if hasattr(ctypes.CDLL(p), n)), None)
+    assert found == (getter is not None)          # an OpenBLAS NumPy was found exactly when it has one
+    if getter is not None:
+        assert getter() == 1
+        set_blas_threads(2)
+        assert getter() == min(2, os.cpu_count() or 2)
+        set_blas_threads(1)

@@ -111,6 +111,9 @@ def train(cfg, resume=None, log=print):
     if spec.fixed_size and size != tuple(spec.input_size):
         raise ConfigError(f"model {spec.name} needs {spec.input_size[0]}x{spec.input_size[1]} input, "
                           f"not {size[0]}x{size[1]}")
+    from convnet.reference.threads import set_blas_threads
+
+    set_blas_threads(cfg.threads or 1)        # small matmuls: one BLAS thread unless asked (see threads.py)
     torch.manual_seed(cfg.seed)
     ds = load_dataset(cfg.data, cfg.data_dir, size=size, val_fraction=cfg.val_fraction,
                       seed=cfg.seed, progress=cfg.progress)
