@@ -157,8 +157,13 @@ def run_epoch(model, batches: BatchIterator, opt, sched, scaler, hw: Hardware, c
                disable=None if cfg.progress else True, file=sys.stderr)
     for step, (x, y) in enumerate(bar):
         with hw.autocast():
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            # a model with its own objective (CapsNet's margin loss, GoogLeNet's auxiliary
+            # heads) defines training_loss(x, y, label_smoothing) -> (loss, logits)
+            if hasattr(model, "training_loss"):
+                loss, logits = model.training_loss(x, y, label_smoothing=cfg.label_smoothing)
+            else:
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         if not torch.isfinite(loss):
             raise ConfigError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}: "
                               f"the learning rate {cfg.resolved_lr()} is probably too high")
