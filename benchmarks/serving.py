@@ -1,6 +1,6 @@
 """Single-image latency and batch-64 throughput of the ways convnet can run a network on this CPU.
 
-    python benchmarks/serving.py [--models lenet5 resnet18] [--repeats 20]
+    python benchmarks/serving.py [--models lenet5 resnet18] [--repeats 20] [--threads 1 2]
 
 For each model (LeNet-5 at 28x28x1, ResNet-18 at 224x224x3; random weights, which do not
 change the speed), in one run:
@@ -11,13 +11,16 @@ change the speed), in one run:
   served      the server's own path: uint8 images through Batcher.submit (preprocessing
               included) with the runtime `convnet serve` uses, torch and onnx
   http        POST /predict to a real `convnet serve --runtime onnx` on loopback, one client
-Times are medians over the repeats, after a warm-up."""
+Times are medians over the repeats, after a warm-up; the paths take turns so that a change
+in the machine's load falls on all of them alike. --threads repeats everything per CPU thread
+count (torch intra-op and onnxruntime intra-op threads, and the server's --threads)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
@@ -106,7 +109,7 @@ def forward_paths(run: Path) -> dict:
             "served (onnx)": (served(batchers[1]), False)}, pre, stop
 
 
-def http_latency(run: Path, repeats: int) -> dict:
+def http_latency(run: Path, repeats: int, threads: int) -> dict:
     import httpx
 
     from convnet.serve.launch import ServerProcess
@@ -121,7 +124,7 @@ def http_latency(run: Path, repeats: int) -> dict:
     body = buf.getvalue()
     out = {}
     for runtime in ("torch", "onnx"):
-        with ServerProcess(run, "--runtime", runtime) as server, httpx.Client(timeout=60) as client:
+        with ServerProcess(run, "--runtime", runtime, "--threads", str(threads)) as server, httpx.Client(timeout=60) as client:
             def one():
                 r = client.post(server.url + "/predict", content=body)
                 r.raise_for_status()
@@ -129,13 +132,15 @@ def http_latency(run: Path, repeats: int) -> dict:
     return out
 
 
-def bench(name: str, folder: Path, repeats: int) -> list[dict]:
-    run = make_run(name, folder)
-    export(run, "onnx")
+def bench(name: str, folder: Path, repeats: int, threads: int) -> list[dict]:
+    torch.set_num_threads(threads)                # before the sessions: onnxruntime reads it
+    run = folder / name if (folder / name).is_dir() else make_run(name, folder)
+    if not (run / "model.onnx").is_file():
+        export(run, "onnx")
     paths, pre, stop = forward_paths(run)
     channels, size, _ = MODELS[name]
     gen = torch.Generator().manual_seed(0)
-    rows = {label: {"model": name, "path": label} for label in paths}
+    rows = {label: {"model": name, "threads": threads, "path": label} for label in paths}
     for batch in (1, 64):
         images = torch.randint(0, 256, (batch, channels, *size), dtype=torch.uint8, generator=gen)
         x = pre(images, "cpu")
@@ -147,8 +152,9 @@ def bench(name: str, folder: Path, repeats: int) -> list[dict]:
                 round(t * 1000, 3) if batch == 1 else round(batch / t, 1))
     stop()
     out = list(rows.values())
-    for label, t in http_latency(run, repeats).items():
-        out.append({"model": name, "path": label, "single_ms": round(t * 1000, 3), "batch64_img_per_s": None})
+    for label, t in http_latency(run, repeats, threads).items():
+        out.append({"model": name, "threads": threads, "path": label, "single_ms": round(t * 1000, 3),
+                    "batch64_img_per_s": None})
     for row in out:
         print(json.dumps(row), file=sys.stderr, flush=True)
     return out
@@ -172,17 +178,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()])
     args = parser.parse_args()
     hw = resolve("cpu", "auto", channels_last=True)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {hw.describe()}")
+    load = os.getloadavg()[0]
+    print(f"# {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at the start, "
+          f"torch {torch.__version__}, {hw.describe()}")
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [r for m in args.models for r in bench(m, Path(tmp), args.repeats)]
-    print("| model | path | 1 image, ms (median) | batch of 64, images/s |")
-    print("|---|---|---:|---:|")
+        rows = [r for m in args.models for t in args.threads for r in bench(m, Path(tmp), args.repeats, t)]
+    print(f"# load average {os.getloadavg()[0]:.1f} at the end")
+    print("| model | threads | path | 1 image, ms (median) | batch of 64, images/s |")
+    print("|---|---:|---|---:|---:|")
     for r in rows:
         thr = "" if r["batch64_img_per_s"] is None else f"{r['batch64_img_per_s']:,.1f}"
-        print(f"| {r['model']} | {r['path']} | {r['single_ms']:.2f} | {thr} |")
+        print(f"| {r['model']} | {r['threads']} | {r['path']} | {r['single_ms']:.2f} | {thr} |")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="onnx: run RUN_DIR/model.onnx in onnxruntime (made by `convnet export`)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=positive_int,
+                   help="CPU threads per forward pass (default: all cores). On a CPU shared with other "
+                        "work, 1 can be several times faster: see BENCHMARKS.md")
     p.add_argument("--max-batch", type=positive_int, default=32,
                    help="most images in one forward pass and in one request (default 32)")
     p.add_argument("--max-wait-ms", type=non_negative_float, default=10.0,
@@ -47,6 +50,10 @@ def run(args) -> int:
     from convnet.export import load_classifier
     from convnet.serve.app import Limits, create_app
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)       # before loading: onnxruntime reads it too
     clf = load_classifier(args.run_dir, args.runtime, device=args.device)
     limits = Limits(max_upload=int(args.max_upload_mb * 2**20), max_batch=args.max_batch,
                     max_wait=args.max_wait_ms / 1000, max_queue=args.max_queue)
