@@ -48,7 +48,7 @@ class _Item:
 
 class Batcher:
     def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], max_batch: int = 32,
-                 max_wait: float = 0.01, max_queue: int = 256, inline_below: float = 0.002):
+                 max_wait: float = 0.01, max_queue: int = 256, inline_below: float = 0.05):
         self.forward, self.max_batch, self.max_wait, self.max_queue = forward, max_batch, max_wait, max_queue
         self.stats, self.inline_below = Stats(), inline_below
         self._per_image = float("inf")           # seconds per image in the last forward pass
