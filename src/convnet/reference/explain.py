@@ -54,6 +54,14 @@ def slices_side_by_side(volume: np.ndarray, title: str) -> list[str]:
     return [title, head, *rows]
 
 
+def map_lines(title: str, a: np.ndarray) -> list[str]:
+    """An output map [H', W']: every number up to 16x16, else its range (the GIF shows it)."""
+    head = f"{title} ({a.shape[0]}x{a.shape[1]}):"
+    if a.size <= 256:
+        return [head, *grid(a)]
+    return [head, f"  min {a.min():.3f}, max {a.max():.3f}, mean {a.mean():.3f} (--gif to see it)"]
+
+
 def formula_lines(h: int, w: int, k: int, s: int, p: int) -> list[str]:
     ho, wo = output_size(h, k, s, p), output_size(w, k, s, p)
     exact = (h + 2 * p - k) % s == 0 and (w + 2 * p - k) % s == 0
@@ -109,9 +117,7 @@ def explain_conv(image: np.ndarray, filters: np.ndarray, bias: np.ndarray, strid
         lines.append(f"... {ho * wo - len(shown)} more positions (--show N prints more)")
     lines.append("")
     for i in range(f):
-        lines.append(f"Activation map {i} ({ho}x{wo}):")
-        lines += grid(out[i]) if ho * wo <= 256 else [
-            f"  min {out[i].min():.3f}, max {out[i].max():.3f}, mean {out[i].mean():.3f} (--gif to see it)"]
+        lines += map_lines(f"Activation map {i}", out[i])
     return lines, out
 
 
@@ -148,9 +154,7 @@ def explain_pool(image: np.ndarray, size: int = 2, stride: int | None = None, mo
         lines.append(f"... {ho * wo - len(shown)} more positions per slice (--show N prints more)")
     lines.append("")
     for d in range(c):
-        lines.append(f"Pooled slice d={d} ({ho}x{wo}):")
-        lines += grid(out[d]) if ho * wo <= 256 else [
-            f"  min {out[d].min():.3f}, max {out[d].max():.3f}, mean {out[d].mean():.3f} (--gif to see it)"]
+        lines += map_lines(f"Pooled slice d={d}", out[d])
     return lines, out
 
 
