@@ -242,3 +242,19 @@ def test_conv2d_in_row_blocks_matches_torch(monkeypatch, stride, padding, dilati
                                                layer.stride, layer.dilation, (4, 4), groups))) > 1
     against_torch(layer, nn.Conv2d(4, 6, 3, stride, padding, dilation, groups, True, mode), x,
                   ["weight", "bias"], rng=rng)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(1, 5), st.integers(2, 6), st.floats(0, 0.5), st.integers(0, 2**31))
+def test_cross_entropy_finite_differences(n, k, smoothing, seed):
+    rng = np.random.default_rng(seed)
+    logits, labels = rng.standard_normal((n, k)) * 2, rng.integers(0, k, n)
+    _, grad = ref.cross_entropy(logits, labels, smoothing)
+    eps = 1e-6
+    for _ in range(5):
+        i = tuple(rng.integers(0, s) for s in logits.shape)
+        up, down = logits.copy(), logits.copy()
+        up[i] += eps
+        down[i] -= eps
+        numeric = (ref.cross_entropy(up, labels, smoothing)[0] - ref.cross_entropy(down, labels, smoothing)[0]) / (2 * eps)
+        assert abs(numeric - grad[i]) <= 1e-6 * max(1.0, abs(numeric)), (numeric, grad[i])
