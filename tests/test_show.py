@@ -224,3 +224,31 @@ def test_a_run_directory_without_a_model_says_so(digits_run, tmp_path, capsys):
     assert "has no trained model (model.safetensors is missing)" in capsys.readouterr().err
     assert main(["show", "filters", str(tmp_path)]) == 2
     assert "is not a run directory (no config.json)" in capsys.readouterr().err
+
+
+def test_gradcam_equals_a_hand_computation_where_a_relu_runs_twice():
+    """ResNet blocks call one ReLU module twice; Grad-CAM must use the last call's maps and
+    its own gradient. Oracle: retain_grad on the block's output, the formula by hand."""
+    from convnet.models import create
+    from convnet.visualize.gradcam import gradcam
+
+    torch.manual_seed(0)
+    model = create("resnet20", num_classes=10, in_channels=3).eval()
+    x = torch.randn(1, 3, 32, 32)
+    result = gradcam(model, x)
+    assert result.layer == "stages.8.relu"
+    box = {}
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        box["out"] = output
+
+    handle = dict(model.named_modules())["stages.8"].register_forward_hook(keep)
+    logits = model(x)
+    handle.remove()
+    logits[0, logits.argmax()].backward()
+    maps, grad = box["out"].detach(), box["out"].grad
+    cam = torch.relu((grad.mean((2, 3), keepdim=True) * maps).sum(1, keepdim=True))
+    cam = torch.nn.functional.interpolate(cam, size=(32, 32), mode="bilinear", align_corners=False)[0, 0]
+    np.testing.assert_allclose(result.cam, (cam / cam.max()).numpy(), atol=1e-5)
+    assert result.class_index == int(logits.argmax())

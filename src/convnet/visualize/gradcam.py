@@ -45,11 +45,14 @@ def gradcam(model: torch.nn.Module, x: torch.Tensor, class_index: int | None = N
     """Grad-CAM and saliency of x [1, C, H, W] for `class_index` (default: the predicted class)."""
     name = default_layer(model, x) if layer is None else resolve_layer(model, layer, STAGE_KINDS)[0]
     module = dict(model.named_modules())[name]
-    captured = {}
+    maps, grads = [], {}
 
     def hook(mod, inputs, output):
-        output.register_hook(lambda g: captured.__setitem__("grad", g.detach()))
-        captured["maps"] = output.detach().clone()
+        # A module may run twice in one pass (a ResNet block's shared ReLU): keep each call
+        # apart and explain the last one, with its own gradient.
+        call = len(maps)
+        output.register_hook(lambda g: grads.__setitem__(call, g.detach()))
+        maps.append(output.detach().clone())
 
     was_training = model.training
     model.eval()
@@ -63,9 +66,9 @@ def gradcam(model: torch.nn.Module, x: torch.Tensor, class_index: int | None = N
     finally:
         handle.remove()
         model.train(was_training)
-    if "grad" not in captured:
+    if len(maps) - 1 not in grads:
         raise ValueError(f"layer {name} is not on the path to the output")
-    maps, grad = captured["maps"].float(), captured["grad"].float()          # [1, C, h, w]
+    maps, grad = maps[-1].float(), grads[len(maps) - 1].float()              # [1, C, h, w]
     if maps.dim() != 4:
         raise ValueError(f"layer {name} gives {tuple(maps.shape)}, not maps [B, C, H, W]")
     weights = grad.mean(dim=(2, 3), keepdim=True)                             # [1, C, 1, 1]
