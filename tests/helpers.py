@@ -18,6 +18,22 @@ def cli(*args, cwd=None, timeout=300, env=None) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def cli_in_process(*args) -> subprocess.CompletedProcess:
+    """`convnet ARGS` through the same main() in this process (no torch start-up per call)."""
+    import contextlib
+    import io
+
+    from convnet.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:                                      # argparse errors exit
+            code = e.code if isinstance(e.code, int) else 1
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     """A non-zero exit with one line on stderr naming the problem, and no traceback."""
     assert result.returncode != 0, result.stdout
