@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p)
     p.add_argument("--epochs", type=positive_int, default=8)
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--lr", type=positive_float, help="peak learning rate (default 0.1 sgd, 3e-3 adamw)")
+    p.add_argument("--lr", type=positive_float, help="peak learning rate (default 0.05 sgd, 3e-3 adamw)")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd",
                    help="sgd = SGD with Nesterov momentum")
     p.add_argument("--momentum", type=fraction, default=0.9)

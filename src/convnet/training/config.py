@@ -25,7 +25,7 @@ class TrainConfig:
     # how long and how fast
     epochs: int = 8
     batch_size: int = 256             # images per step
-    lr: float | None = None           # peak learning rate (None: 0.1 for sgd, 3e-3 for adamw)
+    lr: float | None = None           # peak learning rate (None: 0.05 for sgd, 3e-3 for adamw)
     optimizer: str = "sgd"            # sgd (Nesterov momentum) | adamw
     momentum: float = 0.9
     weight_decay: float = 5e-4        # L2 on conv/linear weights (not biases or norms)
@@ -49,7 +49,7 @@ class TrainConfig:
         self.validate()
 
     def resolved_lr(self) -> float:
-        return self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 3e-3)
+        return self.lr if self.lr is not None else (0.05 if self.optimizer == "sgd" else 3e-3)
 
     def validate(self) -> None:
         def need(ok: bool, message: str):
