@@ -63,7 +63,7 @@ def plot_filters(model: torch.nn.Module, layer: str | int | None = None, max_fil
     ax = fig.add_subplot()
     ax.imshow(grid, cmap=None if grid.ndim == 3 else "gray", interpolation="nearest", vmin=0, vmax=1)
     ax.set_axis_off()
-    shown = (f"{min(out_c, max_filters)} of {out_c} filters" if in_c == 3 else
+    shown = (f"{min(out_c, max_filters)} of {out_c} filters" if in_c in (1, 3) else
              f"rows: {min(out_c, max_filters)} of {out_c} filters, columns: {min(in_c, max_inputs)} "
              f"of {in_c} input channels")
     ax.set_title(f"layer {name}: {out_c} filters {kh}x{kw}x{in_c} ({shown})", fontsize=9)

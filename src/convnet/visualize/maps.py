@@ -17,7 +17,9 @@ def feature_maps(model: torch.nn.Module, x: torch.Tensor, layer: str | int | Non
 def map_mosaic(stage: Stage, max_maps: int = 64) -> np.ndarray:
     """[C, H, W] maps -> one mosaic, each map scaled to [0, 1] on its own (NaN padding)."""
     maps = stage.maps[:max_maps].numpy()
-    return tile(normalize01(maps, axis=(1, 2)), pad=1)
+    # One value per map (after global pooling): scale across maps so their sizes compare.
+    axis = None if maps.shape[1] * maps.shape[2] == 1 else (1, 2)
+    return tile(normalize01(maps, axis=axis), pad=1)
 
 
 def plot_maps(model: torch.nn.Module, x: torch.Tensor, raw: torch.Tensor | None = None,
