@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 
 from convnet.data.images import open_image
 from convnet.errors import DataError
@@ -105,12 +106,7 @@ def create_app(clf, limits: Limits | None = None) -> FastAPI:
     app.state.batcher, app.state.classifier = batcher, clf
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -154,6 +150,27 @@ def create_app(clf, limits: Limits | None = None) -> FastAPI:
         return await batcher.run_alone(inspection, clf, images)
 
     return app
+
+
+class SecurityHeaders:
+    """Every response: only this server's own scripts, styles and images; no type sniffing.
+    Plain ASGI: Starlette's BaseHTTPMiddleware adds a task and a stream to every request."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = CSP
+                headers["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def model_info(clf) -> ModelInfo:
