@@ -133,15 +133,17 @@ def run_study(storage, name: str, url: str, tuning: Tuning, resume: bool) -> int
     # a joining worker draws other random numbers than the creator and the other joiners
     offset = 0 if resume and is_sqlite(url) else os.getpid() % 100_000 * 17
     study, created = open_study(storage, name, tuning, seed_offset=offset)
-    if resume and is_sqlite(url):
-        again = retry_interrupted(study)
-        if again:
-            print(f"re-queued interrupted trial(s) {', '.join(map(str, again))}")
     atomic_write_json(tuning.out / STUDY_JSON, {"study": name, "storage": redact(url),
                                                 "method": tuning.method, "budget": tuning.trials,
                                                 "space": tuning.space.to_dict(), "base": tuning.base})
-    print(f"{'created' if created else 'joined'} study {name!r} ({tuning.method}, {tuning.trials} trials) "
+    verb = "created" if created else "resumed" if resume else "joined"
+    print(f"{verb} study {name!r} ({tuning.method}, {tuning.trials} trials) "
           f"in {redact(url)}; trial runs in {tuning.out / 'trials'}")
+    if resume and is_sqlite(url):
+        again = retry_interrupted(study)
+        if again:
+            print(f"re-queued interrupted trial(s) {', '.join(map(str, again))} with their parameters")
+
     def factory(i: int):
         if i == 0:
             return study

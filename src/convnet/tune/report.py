@@ -19,9 +19,9 @@ PLOTS = {"history.png": "plot_optimization_history", "importance.png": "plot_par
 
 def trial_rows(study) -> tuple[list[str], list[dict]]:
     """One row per trial that ran (over-budget refusals left out), parameters in columns."""
-    from convnet.tune.study import counted
-
-    trials = [t for t in counted(study.get_trials(deepcopy=False)) if t.state.name != "WAITING"]
+    every = study.get_trials(deepcopy=False)
+    trials = [t for t in every if t.state.name != "WAITING" and not t.user_attrs.get("over_budget")]
+    rerun = {n: t.number for t in every for n in t.system_attrs.get("retry_history", [])}
     params = []
     for t in trials:
         params += [p for p in t.params if p not in params]
@@ -31,7 +31,9 @@ def trial_rows(study) -> tuple[list[str], list[dict]]:
         last = max(t.intermediate_values, default=None)
         rows.append({"trial": t.number, "state": t.state.name.lower(),
                      "val_accuracy": value, "epochs": last, "seconds": t.user_attrs.get("seconds"),
-                     **{p: t.params.get(p) for p in params}, "note": t.user_attrs.get("error", "")})
+                     **{p: t.params.get(p) for p in params},
+                     "note": f"interrupted; run again as trial {rerun[t.number]}" if t.number in rerun
+                     else t.user_attrs.get("error", "")})
     return ["trial", "state", "val_accuracy", "epochs", "seconds", *params, "note"], rows
 
 
