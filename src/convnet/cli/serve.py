@@ -82,6 +82,9 @@ def _bind(host: str, port: int, error) -> "socket.socket":
     family, _, _, _, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: without it, Nagle's algorithm holds a response's body
+    # until the client acknowledges its headers, ~40 ms per request on a kept-alive connection.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind(address)
     except OSError as e:
