@@ -68,3 +68,23 @@ def test_batches_cover_the_data_once_per_epoch():
     for x, y in batches:                                             # the images travel with their labels
         assert torch.allclose(x[:, 0, 0, 0] * 255, y.float())
     assert len(BatchIterator(data, 4, p, shuffle=True, drop_last=True)) == 2
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])
+@pytest.mark.parametrize("total_steps", [1, 2, 3, 4, 5, 7, 100])
+def test_schedules_survive_very_short_runs(schedule, total_steps):
+    from convnet.training.config import TrainConfig
+    from convnet.training.optim import make_optimizer, make_schedule
+
+    model = torch.nn.Linear(2, 2)
+    cfg = TrainConfig(schedule=schedule, lr=0.1)
+    opt = make_optimizer(model, cfg)
+    sched = make_schedule(opt, cfg, total_steps)
+    lrs = []
+    for _ in range(total_steps):
+        lrs.append(opt.param_groups[0]["lr"])                        # the rate this step uses
+        opt.step()
+        sched.step()
+    assert all(0 <= lr <= 0.1 + 1e-12 for lr in lrs)
+    if schedule == "onecycle" and total_steps >= 4:                  # warms up, peaks, anneals
+        assert lrs[0] < 0.01 and max(lrs) == pytest.approx(0.1, rel=0.05) and lrs[-1] < 0.01

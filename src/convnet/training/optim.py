@@ -27,16 +27,18 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
-    if cfg.schedule == "onecycle":
+    if cfg.schedule == "onecycle" and total_steps >= 4:
         # Rise from lr/25 to lr over `warmup` of the steps, then cosine down to lr/2500.
+        # OneCycleLR divides by (rising steps - 1) and by the falling steps: keep both >= 1.
+        pct = min(max(cfg.warmup, 2 / total_steps), (total_steps - 2) / total_steps)
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.resolved_lr(), total_steps=total_steps, pct_start=max(cfg.warmup, 1e-3),
+            opt, max_lr=cfg.resolved_lr(), total_steps=total_steps, pct_start=pct,
             cycle_momentum=cfg.optimizer == "sgd" and cfg.momentum > 0,
             base_momentum=min(0.85, cfg.momentum), max_momentum=cfg.momentum)
     warm = int(cfg.warmup * total_steps)
 
     def factor(step: int) -> float:
-        if cfg.schedule == "constant":
+        if cfg.schedule == "constant" or total_steps < 4:   # too short to warm up and anneal
             return 1.0
         if step < warm:
             return (step + 1) / warm
