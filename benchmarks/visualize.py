@@ -71,7 +71,7 @@ def main() -> None:
         ("show filters (first layer)", lambda: save_figure(plot_filters(clf.model), out)),
         ("show maps (10 stages of chelsea.png)", lambda: save_figure(plot_maps(clf.model, x, raw), out)),
         ("show gradcam (chelsea.png)", lambda: save_figure(plot_gradcam(gradcam(clf.model, x), raw, clf.classes), out)),
-        ("show dream (16 filters of the last conv, 120 steps)",
+        ("show dream (16 filters of the last conv, 100 steps)",
          lambda: save_figure(plot_dream(dream(clf.model, clf.preprocess)), out)),
         ("report (HTML, plots already drawn)", lambda: write_report(run, run / "report.html")),
     ]
