@@ -15,14 +15,15 @@ __version__ = "0.1.0"
 __all__ = ["train", "load", "ConvnetError", "__version__"]
 
 
-def train(**options):
+def train(resume=None, log=print, **options):
     """Train a model; keyword arguments are the fields of `convnet.training.TrainConfig`.
+    `resume=RUN_DIR` continues a stopped run; `log` receives the progress lines.
 
-    Returns a `convnet.training.TrainResult` (run_dir, test accuracy, history)."""
-    from convnet.training.loop import train as _train
+    Returns a `convnet.training.loop.TrainResult` (run_dir, test metrics, history, seconds)."""
     from convnet.training.config import TrainConfig
+    from convnet.training.loop import train as _train
 
-    return _train(TrainConfig(**options))
+    return _train(TrainConfig(**options), resume=resume, log=log)
 
 
 def load(run_dir, device="auto"):

@@ -18,6 +18,7 @@ class Evaluation:
     loss: float
     accuracy: float
     confusion: torch.Tensor        # int64 [K, K]: rows true class, columns predicted
+    probabilities: torch.Tensor | None = None   # float [N, K], in data order, if asked for
 
     def per_class_accuracy(self) -> list[float | None]:
         totals = self.confusion.sum(1)
@@ -32,18 +33,22 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: TensorData, preprocess: Preprocess, hw: Hardware,
-             num_classes: int, batch_size: int = 500) -> Evaluation:
+             num_classes: int, batch_size: int = 500, keep_probabilities: bool = False) -> Evaluation:
     model.eval()
     batches = BatchIterator(data, batch_size, preprocess, shuffle=False, device=hw.device,
                             channels_last=hw.channels_last)
     total_loss, confusion = 0.0, torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    kept = []
     for x, y in batches:
         with hw.autocast():
             logits = model(x)
         total_loss += F.cross_entropy(logits.float(), y, reduction="sum").item()
+        if keep_probabilities:
+            kept.append(torch.softmax(logits.float(), 1).cpu())
         pred = logits.argmax(1)
         confusion += torch.bincount((y * num_classes + pred).cpu(),
                                     minlength=num_classes * num_classes).view(num_classes, num_classes)
     n = len(data)
     return Evaluation(n=n, loss=total_loss / max(n, 1),
-                      accuracy=confusion.diag().sum().item() / max(n, 1), confusion=confusion)
+                      accuracy=confusion.diag().sum().item() / max(n, 1), confusion=confusion,
+                      probabilities=torch.cat(kept) if kept else None)

@@ -129,9 +129,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, log=print, on_epoc
         if on_epoch is not None:
             on_epoch(record)
 
-    test = None
+    test, probabilities = None, None
     if ds.test is not None and evaluate_test:
-        ev = evaluate(model, ds.test, preprocess, hw, num_classes)
+        ev = evaluate(model, ds.test, preprocess, hw, num_classes, keep_probabilities=True)
+        probabilities = ev.probabilities
         test = ev.to_dict(ds.classes)
         from convnet.fileio import atomic_write_json
 
@@ -141,7 +142,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, log=print, on_epoc
             f"after {seconds:.1f} s of training; saved {run_dir}")
     from convnet.visualize.artifacts import write_run_artifacts  # curves, confusion, wrong grid; never raises
 
-    write_run_artifacts(run_dir, model, ds.test if evaluate_test else None, preprocess, hw, ds.classes, log)
+    write_run_artifacts(run_dir, model, ds.test if evaluate_test else None, preprocess, hw, ds.classes, log,
+                        probabilities=probabilities)
     return TrainResult(run_dir=run_dir, test=test, history=history, seconds=seconds)
 
 

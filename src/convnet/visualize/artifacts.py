@@ -19,20 +19,21 @@ PLOTS = "plots"
 ANALYSIS = "analysis.json"
 
 
-@torch.no_grad()
 def predict_split(model, data, preprocess, hw, batch_size: int = 500) -> torch.Tensor:
     """float [N, K] class probabilities of a TensorData split, in order."""
-    from convnet.data.batches import BatchIterator
+    from convnet.training.evaluate import evaluate
 
-    model.eval()
-    batches = BatchIterator(data, batch_size, preprocess, shuffle=False, device=hw.device,
-                            channels_last=hw.channels_last)
-    probs = []
-    for x, _ in batches:
+    return evaluate(model, data, preprocess, hw, _num_classes(model, data, preprocess, hw),
+                    batch_size, keep_probabilities=True).probabilities
+
+
+def _num_classes(model, data, preprocess, hw) -> int:
+    """The width of the model's output, from one image."""
+    with torch.no_grad():
+        model.eval()
+        x = preprocess(data.images[:1], hw.device, hw.channels_last)
         with hw.autocast():
-            logits = model(x)
-        probs.append(torch.softmax(logits.float(), 1).cpu())
-    return torch.cat(probs)
+            return model(x).shape[1]
 
 
 def analyse(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], worst: int = 24) -> dict:
@@ -55,16 +56,18 @@ def analyse(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], worst
     }
 
 
-def write_run_artifacts(run_dir, model, test, preprocess, hw, classes: list[str], log=print) -> dict | None:
-    """Draw the run's pictures into RUN_DIR/plots; on any failure warn and return None."""
+def write_run_artifacts(run_dir, model, test, preprocess, hw, classes: list[str], log=print,
+                        probabilities: torch.Tensor | None = None) -> dict | None:
+    """Draw the run's pictures into RUN_DIR/plots; on any failure warn and return None.
+    `probabilities` ([N, K] for `test`, e.g. from the final evaluation) saves a second pass."""
     try:
-        return _write(Path(run_dir), model, test, preprocess, hw, classes)
+        return _write(Path(run_dir), model, test, preprocess, hw, classes, probabilities)
     except Exception as e:  # the trained run is already saved; pictures are a bonus
         log(f"warning: could not draw the run's plots ({type(e).__name__}: {e}); the run itself is saved")
         return None
 
 
-def _write(run_dir: Path, model, test, preprocess, hw, classes) -> dict:
+def _write(run_dir: Path, model, test, preprocess, hw, classes, probabilities=None) -> dict:
     from convnet.fileio import atomic_write_json
     from convnet.training import runs
     from convnet.visualize import plots
@@ -74,7 +77,9 @@ def _write(run_dir: Path, model, test, preprocess, hw, classes) -> dict:
     save_figure(plots.plot_curves(runs.read_metrics(run_dir)), out / "curves.png")
     if test is None or len(test) == 0:
         return {}
-    result = analyse(predict_split(model, test, preprocess, hw), test.labels.cpu(), classes)
+    if probabilities is None:
+        probabilities = predict_split(model, test, preprocess, hw)
+    result = analyse(probabilities, test.labels.cpu(), classes)
     save_figure(plots.plot_confusion(np.array(result["confusion"]), classes), out / "confusion.png")
     save_figure(plots.plot_per_class(result["precision"], result["recall"], classes), out / "per_class.png")
     wrong = result["most_confident_wrong"]
