@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) benchmarks/fashion_mnist.py
+	$(PY) benchmarks/fashion_mnist.py --json bench.json
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
