@@ -26,14 +26,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def subset(data_dir: Path, n: int, out: Path) -> Path:
     """The first n training images (and all test images) as a new IDX folder."""
-    from convnet.data.idx import load_idx_pair, write_idx
+    from convnet.data.idx import write_idx_subset
 
-    out.mkdir(parents=True, exist_ok=True)
-    for prefix, limit in (("train", n), ("t10k", None)):
-        images, labels = load_idx_pair(data_dir, prefix)
-        write_idx(out / f"{prefix}-images-idx3-ubyte.gz", images[:limit])
-        write_idx(out / f"{prefix}-labels-idx1-ubyte.gz", labels[:limit])
-    return out
+    return write_idx_subset(data_dir, out, n, None)
 
 
 def main() -> None:

@@ -48,15 +48,12 @@ def digits_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def fashion_run(tmp_path_factory, shared_datasets) -> Path:
     """The default convnet trained 1 epoch on 5,000 Fashion-MNIST images (a real run, ~10 s)."""
-    from convnet.data.idx import load_idx_pair, write_idx
+    from convnet.data.idx import write_idx_subset
     from convnet.training.config import TrainConfig
     from convnet.training.loop import train
 
-    small = tmp_path_factory.mktemp("fashion-small")
-    for prefix, n in (("train", 5000), ("t10k", 1000)):
-        images, labels = load_idx_pair(shared_datasets / "fashion-mnist", prefix)
-        write_idx(small / f"{prefix}-images-idx3-ubyte.gz", images[:n])
-        write_idx(small / f"{prefix}-labels-idx1-ubyte.gz", labels[:n])
+    small = write_idx_subset(shared_datasets / "fashion-mnist", tmp_path_factory.mktemp("fashion-small"),
+                             5000, 1000)
     out = tmp_path_factory.mktemp("runs") / "fashion"
     train(TrainConfig(data="fashion-mnist", data_dir=str(small), epochs=2, lr=0.02, out=str(out),
                       progress=False), log=lambda *_: None)

@@ -30,15 +30,10 @@ filters: [4, 8]
 
 
 def make_tiny_mnist(folder: Path, n_train: int = 200, n_test: int = 100) -> Path:
-    from convnet.data.idx import load_idx_pair, write_idx
+    from convnet.data.idx import write_idx_subset
     from convnet.data.sources import EMBEDDED
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images, labels = load_idx_pair(EMBEDDED, prefix)
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images[:n])
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels[:n])
-    return folder
+    return write_idx_subset(EMBEDDED, folder, n_train, n_test)
 
 
 @pytest.fixture(scope="module")

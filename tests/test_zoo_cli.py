@@ -76,14 +76,9 @@ def test_help_stays_light():
 @pytest.fixture(scope="module")
 def tiny_mnist(tmp_path_factory, shared_datasets) -> Path:
     """32 training and 16 test digits of mnist-10k, as IDX files."""
-    from convnet.data.idx import load_idx_pair, write_idx
+    from convnet.data.idx import write_idx_subset
 
-    root = tmp_path_factory.mktemp("tiny-mnist")
-    for prefix, n in (("train", 32), ("t10k", 16)):
-        images, labels = load_idx_pair(shared_datasets / "mnist-10k", prefix)
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images[:n])
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels[:n])
-    return root
+    return write_idx_subset(shared_datasets / "mnist-10k", tmp_path_factory.mktemp("tiny-mnist"), 32, 16)
 
 
 def test_capsnet_trains_through_the_cli_with_its_own_loss(tiny_mnist, tmp_path, capsys):

@@ -64,6 +64,18 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool = True) -> Non
     Path(path).write_bytes(data)
 
 
+def write_idx_subset(source: Path, dest: Path, n_train: int | None, n_test: int | None) -> Path:
+    """The first n_train training and n_test test images of an IDX folder, as a new IDX folder
+    (None keeps a split whole). Small real data sets for tests and quick benchmarks."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images, labels = load_idx_pair(Path(source), prefix)
+        write_idx(dest / f"{prefix}-images-idx3-ubyte.gz", images[:n])
+        write_idx(dest / f"{prefix}-labels-idx1-ubyte.gz", labels[:n])
+    return dest
+
+
 def load_idx_pair(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     """Images [N, H, W] and labels [N] of one split (prefix 'train' or 't10k')."""
     images = read_idx(_find(folder, f"{prefix}-images-idx3-ubyte"), expect_ndim=3)
