@@ -47,16 +47,21 @@ def check_values(values: dict, where: str) -> dict:
 
 
 def read_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    values = read_yaml(path, "config file")
+    return check_values(values if values is not None else {}, str(path))
+
+
+def read_yaml(path: Path, what: str):
+    """The parsed YAML of `path`; a missing file or bad YAML is a one-line ConfigError."""
     import yaml
 
-    path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"{what} not found: {path}")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return check_values(values if values is not None else {}, str(path))
 
 
 def hide_defaults(p: argparse.ArgumentParser) -> None:

@@ -146,16 +146,10 @@ def _param_to_yaml(p: Param):
 
 def load_space(path: str | Path | None = None) -> Space:
     """Read and check a space file (None: the packaged default)."""
-    import yaml
+    from convnet.training.configfile import read_yaml
 
     path = Path(path) if path else DEFAULT_SPACE
-    if not path.is_file():
-        raise ConfigError(f"search space file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return parse_space(raw, str(path))
+    return parse_space(read_yaml(path, "search space file"), str(path))
 
 
 def parse_space(raw, where: str = "space") -> Space:
