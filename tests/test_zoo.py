@@ -124,6 +124,26 @@ def test_receptive_fields_match_input_gradients(name, layer):
     assert empirical_receptive_field(model, module, shape) == expected
 
 
+def test_capsnet_summary_covers_the_routing_and_the_decoder():
+    """The digit capsules route over all 1,152 primary capsules, so their receptive field is the
+    input region any primary capsule sees (oracle: the input gradient of the capsule lengths);
+    the decoder runs only in the training loss but its parameters are listed."""
+    spec = get_spec("capsnet")
+    s = summarize_spec(spec)
+    assert sum(r.params for r in s.rows) == s.params == 8_215_568
+    decoder = [r for r in s.rows if r.name.startswith("decoder.")]
+    assert [r.in_forward for r in decoder] == [False] * 3 and sum(r.macs for r in decoder) > 0
+    assert s.macs == sum(r.macs for r in s.rows if r.in_forward)
+    model = create("capsnet", 10, 1)
+    with torch.no_grad():
+        model.primary.conv.weight.abs_()              # no ReLU unit switched off by chance
+    x = torch.rand(1, 1, 28, 28).add_(0.5).requires_grad_()
+    model.capsules(x).norm(dim=-1).sum().backward()
+    rows = x.grad[0, 0].abs().sum(1).nonzero()
+    digits = next(r for r in s.rows if r.name == "digits")
+    assert digits.rf == int(rows.max() - rows.min() + 1) == 27
+
+
 # Models over 30M parameters are checked on the meta device (shapes and autograd graph, no
 # arithmetic); the others for real, ImageNet ones at reduced input so batch 2 is cheap in CI.
 BIG = 20_000_000

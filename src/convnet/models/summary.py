@@ -35,6 +35,7 @@ class Row:
     params: int
     macs: int
     rf: int | None            # receptive field in input pixels (None: not image-derived)
+    in_forward: bool = True   # False: a layer forward never runs (CapsNet's training-only decoder)
 
 
 @dataclass
@@ -51,13 +52,15 @@ class Summary:
         return {"model": self.model, "input": list(self.input_shape), "params": self.params,
                 "trainable_params": self.trainable, "macs": self.macs, "output": list(self.output_shape),
                 "layers": [{"name": r.name, "type": r.kind, "output": list(r.shape), "params": r.params,
-                            "macs": r.macs, "receptive_field": r.rf} for r in self.rows]}
+                            "macs": r.macs, "receptive_field": r.rf, "in_forward": r.in_forward}
+                           for r in self.rows]}
 
 
 @dataclass(frozen=True)
 class Tag:
     rf: int                   # receptive field size in input pixels
     jump: int                 # input pixels between adjacent positions of this tensor
+    extent: int = 1           # positions along the height when last seen as [B, C, H, W]
 
 
 class Tracker(TorchFunctionMode):
@@ -76,6 +79,8 @@ class Tracker(TorchFunctionMode):
         return hit[1] if hit is not None and hit[0] is t else None
 
     def set(self, t: torch.Tensor, tag: Tag) -> None:
+        if t.dim() == 4:
+            tag = Tag(tag.rf, tag.jump, t.shape[2])
         self.tags[id(t)] = (t, tag)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -85,12 +90,18 @@ class Tracker(TorchFunctionMode):
         self.macs += matmul_macs(func, args, out, self.MATMULS)
         tags = [g for g in map(self.tag, inputs) if g is not None]
         if tags and isinstance(out, torch.Tensor) and all(out is not t for t in inputs):
-            tag = Tag(max(g.rf for g in tags), max(g.jump for g in tags))
             src = next(t for t in inputs if self.tag(t) is not None)
-            if src.dim() == 4 and out.dim() < 4:                 # flatten/mean over the image
-                tag = Tag(tag.rf + (src.shape[2] - 1) * tag.jump, tag.jump * src.shape[2])
+            tag = Tag(max(g.rf for g in tags), max(g.jump for g in tags), self.tag(src).extent)
+            if src.dim() >= 4 and out.dim() < 4:
+                tag = whole_image(tag)                   # flatten/mean/reshape merges the positions
             self.set(out, tag)
         return out
+
+
+def whole_image(tag: Tag) -> Tag:
+    """The tag once every position along the height is merged into one (flatten, global pool,
+    CapsNet's [B, 32, 6, 6, 8] -> [B, 1152, 8]): whatever comes next may see them all."""
+    return Tag(tag.rf + (tag.extent - 1) * tag.jump, tag.jump * tag.extent, 1)
 
 
 def flat(items) -> list:
@@ -145,11 +156,13 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int], name: str = "
     leaves = [m for m in model.modules() if not list(m.children())]
     summary = Summary(model=name, input_shape=tuple(input_shape))
     tracker, seen, handles, before = Tracker(), set(), [], {}
+    leaf_matmuls = 0              # matmul/einsum MACs counted inside leaf layers' rows
 
     def pre_hook(module, inputs):
         before[module] = tracker.macs
 
     def hook(module, inputs, out):
+        nonlocal leaf_matmuls
         out = out[0] if isinstance(out, (tuple, list)) else out
         if not isinstance(out, torch.Tensor):
             return
@@ -161,6 +174,7 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int], name: str = "
         macs = layer_macs(module, out)
         if macs is None:
             macs = tracker.macs - before[module]
+            leaf_matmuls += macs
         tag = tracker.tag(out)
         summary.rows.append(Row(names.get(module, "?"), type(module).__name__, tuple(out.shape[1:]),
                                 params, macs, tag.rf if tag else None))
@@ -182,9 +196,13 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int], name: str = "
         for m in leaves:
             m.__dict__.pop("forward", None)
     summary.output_shape = tuple(y.shape[1:])
-    counted = sum(r.macs for r in summary.rows)
+    for m in leaves:                              # e.g. a decoder only the training loss runs
+        if m not in seen and any(True for _ in m.parameters()):
+            macs = m.in_features * m.out_features if isinstance(m, nn.Linear) else 0
+            summary.rows.append(Row(names.get(m, "?"), type(m).__name__, (), sum(p.numel() for p in m.parameters()),
+                                    macs, None, in_forward=False))
+    counted = sum(r.macs for r in summary.rows if r.in_forward)
     # matmuls run outside any leaf layer (in a parent's forward) count towards the total
-    leaf_matmuls = sum(r.macs for r, m in zip(summary.rows, leaves) if layer_macs(m, y) is None)
     summary.macs = counted + max(0, tracker.macs - leaf_matmuls)
     summary.params = sum(p.numel() for p in model.parameters())
     summary.trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -201,7 +219,7 @@ def propagate(module: nn.Module, x: torch.Tensor, out: torch.Tensor, tag: Tag) -
         k, s = math.ceil(size_in / size_out), size_in // size_out   # the windows PyTorch uses
         return Tag(tag.rf + (k - 1) * tag.jump, tag.jump * max(s, 1))
     if x.dim() == 4 and out.dim() < 4:                                # Flatten
-        return Tag(tag.rf + (x.shape[2] - 1) * tag.jump, tag.jump * x.shape[2])
+        return whole_image(tag)
     return tag
 
 
@@ -237,10 +255,15 @@ def human(n: float) -> str:
 def format_table(s: Summary) -> str:
     lines = [f"{'layer':<34} {'type':<18} {'output':>16} {'params':>12} {'MACs':>10} {'RF':>5}"]
     for r in s.rows:
-        lines.append(f"{r.name[:34]:<34} {r.kind[:18]:<18} {'x'.join(map(str, r.shape)):>16} "
+        kind = r.kind if r.in_forward else r.kind + " *"
+        shape = "x".join(map(str, r.shape)) if r.in_forward else "-"
+        lines.append(f"{r.name[:34]:<34} {kind[:18]:<18} {shape:>16} "
                      f"{r.params:>12,} {human(r.macs) if r.macs else '-':>10} "
                      f"{r.rf if r.rf is not None else '-':>5}")
     lines.append(f"total: {s.params:,} parameters ({human(s.params)}), {s.macs:,} multiply-adds "
                  f"({human(s.macs)}) for one {'x'.join(map(str, s.input_shape))} input, output "
                  f"{'x'.join(map(str, s.output_shape))}")
+    if not all(r.in_forward for r in s.rows):
+        lines.append("* not run by forward (used only by the training loss): parameters in the total, "
+                     "multiply-adds not")
     return "\n".join(lines)
