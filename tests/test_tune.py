@@ -357,3 +357,30 @@ def test_tune_help_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert out.stdout.strip() == "[]"
+
+
+def test_model_training_defaults_sit_between_flags_and_project_defaults(tmp_path, capsys):
+    """CapsNet registers Adam at lr 1e-3: `train --model capsnet` uses it, a flag or a config
+    file value replaces it, and other models keep the project's SGD."""
+    from convnet.cli.main import build_parser
+    from convnet.training.configfile import merge_config_file
+
+    def merged(argv, path=None):
+        args = build_parser().parse_args(["train", *argv])
+        merge_config_file(args, path, log=print)
+        return args
+
+    args = merged(["--model", "capsnet"])
+    assert (args.optimizer, args.lr, args.batch_size, args.epochs) == ("adamw", 1e-3, 64, 8)
+    assert "capsnet trains with its own defaults: batch-size 64, lr 0.001, optimizer adamw" in capsys.readouterr().out
+    assert merged(["--model", "capsnet", "--lr", "0.01", "--optimizer", "sgd"]).lr == 0.01
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: capsnet\noptimizer: sgd\n")
+    args = merged([], str(cfg))
+    assert (args.optimizer, args.lr) == ("sgd", 1e-3)       # the file wins where it speaks
+    args = merged(["--model", "lenet5"])
+    assert (args.optimizer, args.lr, args.batch_size) == ("sgd", None, 256)
+
+    from convnet.training.config import config_for_model
+    assert config_for_model(model="capsnet", epochs=1).optimizer == "adamw"
+    assert config_for_model(model="capsnet", optimizer="sgd").optimizer == "sgd"

@@ -16,14 +16,15 @@ __all__ = ["train", "load", "ConvnetError", "__version__"]
 
 
 def train(resume=None, log=print, **options):
-    """Train a model; keyword arguments are the fields of `convnet.training.TrainConfig`.
+    """Train a model; keyword arguments are the fields of `convnet.training.TrainConfig`
+    (a field left out takes the model's registered training default, then TrainConfig's).
     `resume=RUN_DIR` continues a stopped run; `log` receives the progress lines.
 
     Returns a `convnet.training.loop.TrainResult` (run_dir, test metrics, history, seconds)."""
-    from convnet.training.config import TrainConfig
+    from convnet.training.config import config_for_model
     from convnet.training.loop import train as _train
 
-    return _train(TrainConfig(**options), resume=resume, log=log)
+    return _train(config_for_model(**options), resume=resume, log=log)
 
 
 def load(run_dir, device="auto"):

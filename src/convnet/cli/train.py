@@ -65,7 +65,7 @@ def run(args) -> int:
 
     from convnet.training.config import TrainConfig
 
-    extra = merge_config_file(args, getattr(args, "config", None))
+    extra = merge_config_file(args, getattr(args, "config", None), log=print)
     cfg = config_from_args(args)
     if extra:                                   # file keys without a flag, e.g. model_kwargs
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **extra})

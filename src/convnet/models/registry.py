@@ -27,6 +27,9 @@ class ModelSpec:
     paper: str = ""
     description: str = ""
     kwargs: dict = field(default_factory=dict)
+    # TrainConfig fields this model trains best with (the paper's optimiser, a safe lr, ...);
+    # they replace the project's defaults but never a value the user gave
+    training: dict = field(default_factory=dict)
 
     def build(self, num_classes: int | None = None, in_channels: int | None = None, **overrides):
         kwargs = {**self.kwargs, **overrides}

@@ -88,3 +88,17 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training option(s): {', '.join(unknown)}")
         return cls(**d)
+
+
+def model_training_defaults(model: str) -> dict:
+    """The TrainConfig values registered with `model` (e.g. CapsNet's Adam at lr 1e-3), which take
+    the place of the project's defaults for that model; {} for notation and most models."""
+    from convnet.models import get_spec
+
+    return dict(get_spec(model).training)
+
+
+def config_for_model(**options) -> TrainConfig:
+    """TrainConfig(**options) with the model's own defaults under the options given."""
+    model = options.get("model", TrainConfig.model)
+    return TrainConfig(**{**model_training_defaults(model), **options})

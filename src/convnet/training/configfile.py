@@ -76,12 +76,28 @@ def hide_defaults(p: argparse.ArgumentParser) -> None:
     p.set_defaults(_train_defaults=defaults)
 
 
-def merge_config_file(args: argparse.Namespace, path: str | None) -> dict:
-    """Fill args' unset flags from the file, else the defaults; return the file's other keys
-    (those without a flag, such as model_kwargs)."""
+def merge_config_file(args: argparse.Namespace, path: str | None, log=None) -> dict:
+    """Fill args' unset flags from the file, else the model's registered training defaults,
+    else the project's; return the file's other keys (those without a flag, such as
+    model_kwargs). `log` hears which of the model's defaults were used."""
+    from convnet.training.config import model_training_defaults
+
     values = read_config_file(path) if path else {}
     defaults = getattr(args, "_train_defaults", {})
+    model = getattr(args, "model", values.get("model", defaults.get("model")))
+    own = model_training_defaults(model) if model and not getattr(args, "resume", None) else {}
+    used = {}
     for dest, default in defaults.items():
-        if not hasattr(args, dest):            # flag not given: the file, then the default
-            setattr(args, dest, values.get(dest, default))
+        if hasattr(args, dest):
+            continue
+        if dest in values:                     # flag not given: the file,
+            setattr(args, dest, values[dest])
+        elif dest in own:                      # then the model's own default,
+            setattr(args, dest, own[dest])
+            used[dest] = own[dest]
+        else:                                  # then the project's
+            setattr(args, dest, default)
+    if used and log is not None:
+        log(f"{model} trains with its own defaults: "
+            + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in used.items()) + " (flags override them)")
     return {k: v for k, v in values.items() if k not in defaults}
