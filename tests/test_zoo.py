@@ -56,6 +56,8 @@ def test_capsnet_has_the_papers_8_2_million_parameters():
 def test_other_small_models_have_their_known_counts():
     assert meta_params("lenet5", 10, 1) == 61_706
     assert meta_params("allcnn_c", 10, 3) == 1_369_738  # Springenberg et al.: ~1.4M
+    # Page's ResNet-9 by hand from its layer list: convs 6,563,520 + BN 4,480 + FC 5,120
+    assert meta_params("resnet9", 10, 3) == 6_573_120
 
 
 # torchvision's published GFLOPS (multiply-adds of conv + linear layers, 3x224x224)

@@ -4,7 +4,10 @@ ImageNet models follow torchvision's layout (He et al. 2015 with the stride on t
 convolution of the bottleneck, "ResNet v1.5"), so parameter counts match it exactly.
 The CIFAR ResNets are He et al. 2015, section 4.2: 3 stages of n basic blocks at 16/32/64
 channels, depth 6n+2, and "option A" shortcuts (identity, strided and zero-padded when the
-width doubles), which is what gives ResNet-20 its 0.27M parameters."""
+width doubles), which is what gives ResNet-20 its 0.27M parameters.
+ResNet-9 is David Page's DAWNBench network ("How to train your ResNet", 2018): 8 convolutions,
+two of the three stages with a residual pair, 6.57M parameters at 64-128-256-512; its
+quarter-width 16-32-64-128 version is the ResNet sized for a CPU and 28x28 images."""
 
 from __future__ import annotations
 
@@ -129,6 +132,45 @@ class CifarResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(self.stages(self.stem(x))), 1))
 
 
+def conv_pool_bn(cin: int, cout: int, pool: bool = False) -> list[nn.Module]:
+    """3x3 conv [-> 2x2 max pool] -> BN -> ReLU. Pooling first is airbench's order: max pooling
+    commutes with ReLU and a positive-scale BN, and the norm and ReLU then see 4x fewer values."""
+    layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)]
+    return layers + ([nn.MaxPool2d(2)] if pool else []) + [nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class Residual(nn.Module):
+    """x + two conv-BN-ReLU layers of the same width (ResNet-9's residual pair)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(*conv_pool_bn(width, width), *conv_pool_bn(width, width))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ResNet9(nn.Module):
+    """prep conv -> [conv, pool, residual pair] -> [conv, pool] -> [conv, pool, residual pair]
+    -> global max pool -> FC, logits scaled by 1/8 (Page's trick: a softer start for the softmax)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, widths=(64, 128, 256, 512),
+                 logit_scale: float = 0.125):
+        super().__init__()
+        w0, w1, w2, w3 = widths
+        self.prep = nn.Sequential(*conv_pool_bn(in_channels, w0))
+        self.layer1 = nn.Sequential(*conv_pool_bn(w0, w1, pool=True), Residual(w1))   # 32 -> 16
+        self.layer2 = nn.Sequential(*conv_pool_bn(w1, w2, pool=True))                 # 16 -> 8
+        self.layer3 = nn.Sequential(*conv_pool_bn(w2, w3, pool=True), Residual(w3))   # 8 -> 4
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(w3, num_classes, bias=False)
+        self.logit_scale = logit_scale
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.prep(x))))
+        return self.fc(torch.flatten(self.pool(x), 1)) * self.logit_scale   # [B, C, 1, 1] -> [B, K]
+
+
 def init_weights(model: nn.Module) -> None:
     """He initialisation for convolutions; each residual branch's last BN starts at zero
     so every block begins as the identity (Goyal et al. 2017), which trains faster."""
@@ -163,3 +205,11 @@ for _depth in (20, 32, 44, 56, 110):
              paper=HE_2015 + ", section 4.2 (CIFAR-10)",
              description=f"CIFAR ResNet, 3 stages x {(_depth - 2) // 6} basic blocks, option-A shortcuts",
              kwargs={"depth": _depth})(CifarResNet)
+
+PAGE_2018 = "Page, How to train your ResNet (Myrtle.ai, 2018), the DAWNBench CIFAR-10 ResNet-9"
+register("resnet9", input_size=(32, 32), in_channels=3, num_classes=10, year=2018, paper=PAGE_2018,
+         description="8 convs 64-128-256-512, residual pairs after the 1st and 3rd stages, max-pool head",
+         kwargs={"widths": (64, 128, 256, 512)})(ResNet9)
+register("resnet9_w16", input_size=(28, 28), in_channels=1, num_classes=10, year=2018, paper=PAGE_2018,
+         description="ResNet-9 at quarter width (16-32-64-128): the ResNet for 28x28 images on a CPU",
+         kwargs={"widths": (16, 32, 64, 128)})(ResNet9)
