@@ -165,3 +165,20 @@ def test_threads_option_is_applied(tmp_path):
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "1"
     out = cli("train", "--data", data, "--epochs", "1", "--threads", "1", "--out", tmp_path / "r", "--no-progress")
     assert out.returncode == 0 and "1 threads" in out.stdout
+
+
+def test_flip_tta_averages_each_image_with_its_mirror(fashion_run):
+    """`eval --tta` and the results file agree with averaging the logits by hand."""
+    results = json.loads((fashion_run / "results.json").read_text())["test"]
+    out = cli("eval", fashion_run, "--tta", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["flip_tta"] and report["accuracy"] == pytest.approx(results["flip_tta_accuracy"])
+    clf = Classifier.load(fashion_run)
+    test = load_dataset("fashion-mnist", clf.config["data"]["path"]).test
+    x = clf.preprocess(test.images)                                   # [N, 1, 28, 28]
+    with torch.no_grad():
+        clf.model.eval()
+        logits = (clf.model(x) + clf.model(torch.flip(x, dims=[3]))) / 2
+    assert report["accuracy"] == pytest.approx((logits.argmax(1) == test.labels).float().mean().item())
+    assert report["accuracy"] != results["accuracy"]   # the mirror changes some answers

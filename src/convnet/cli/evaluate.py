@@ -16,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
     p.add_argument("--batch-size", type=positive_int, default=500)
     p.add_argument("--device", default="auto")
+    p.add_argument("--tta", action="store_true",
+                   help="average each image's logits with its mirror image's (models trained with flips)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -40,12 +42,15 @@ def run(args) -> int:
         raise DataError(f"data set {ds.name!r} has {len(ds.classes)} classes but the model has "
                         f"{len(clf.classes)}")
     split = ds.split(args.split)
-    ev = evaluate(clf.model, split, clf.preprocess, clf.hw, len(clf.classes), args.batch_size)
-    report = {"run_dir": str(args.run_dir), "data": ds.name, "split": args.split, **ev.to_dict(clf.classes)}
+    ev = evaluate(clf.model, split, clf.preprocess, clf.hw, len(clf.classes), args.batch_size,
+                  flip_tta=args.tta)
+    report = {"run_dir": str(args.run_dir), "data": ds.name, "split": args.split, "flip_tta": args.tta,
+              **ev.to_dict(clf.classes)}
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"{ds.name} {args.split}: accuracy {ev.accuracy:.2%}  loss {ev.loss:.4f}  ({ev.n:,} images)")
+    how = ", each averaged with its mirror image" if args.tta else ""
+    print(f"{ds.name} {args.split}: accuracy {ev.accuracy:.2%}  loss {ev.loss:.4f}  ({ev.n:,} images{how})")
     width = max(len(c) for c in clf.classes)
     for name, acc in report["per_class_accuracy"].items():
         bar = "#" * round((acc or 0) * 30)

@@ -33,7 +33,10 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: TensorData, preprocess: Preprocess, hw: Hardware,
-             num_classes: int, batch_size: int = 500, keep_probabilities: bool = False) -> Evaluation:
+             num_classes: int, batch_size: int = 500, keep_probabilities: bool = False,
+             flip_tta: bool = False) -> Evaluation:
+    """flip_tta: test-time augmentation for models trained with random flips: the logits of each
+    image and of its mirror image are averaged (twice the work, typically +0.2-0.3 points)."""
     model.eval()
     batches = BatchIterator(data, batch_size, preprocess, shuffle=False, device=hw.device,
                             channels_last=hw.channels_last)
@@ -42,6 +45,8 @@ def evaluate(model: torch.nn.Module, data: TensorData, preprocess: Preprocess, h
     for x, y in batches:
         with hw.autocast():
             logits = model(x)
+            if flip_tta:
+                logits = (logits + model(x.flip(3))) / 2       # x: [B, C, H, W], mirror along W
         total_loss += F.cross_entropy(logits.float(), y, reduction="sum").item()
         if keep_probabilities:
             kept.append(torch.softmax(logits.float(), 1).cpu())

@@ -134,11 +134,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, log=print, on_epoc
         ev = evaluate(model, ds.test, preprocess, hw, num_classes, keep_probabilities=True)
         probabilities = ev.probabilities
         test = ev.to_dict(ds.classes)
+        mirrored = ""
+        if hflip:                                   # the model saw mirror images: average over both
+            test["flip_tta_accuracy"] = evaluate(model, ds.test, preprocess, hw, num_classes,
+                                                 flip_tta=True).accuracy
+            mirrored = f", {test['flip_tta_accuracy']:.2%} averaged with the mirror images"
         from convnet.fileio import atomic_write_json
 
         atomic_write_json(run_dir / runs.RESULTS, {"test": test, "train_seconds": seconds,
                                                    "epochs": cfg.epochs})
-        log(f"test accuracy {ev.accuracy:.2%} (loss {ev.loss:.4f}, {ev.n:,} images) "
+        log(f"test accuracy {ev.accuracy:.2%} (loss {ev.loss:.4f}, {ev.n:,} images{mirrored}) "
             f"after {seconds:.1f} s of training; saved {run_dir}")
     from convnet.visualize.artifacts import write_run_artifacts  # curves, confusion, wrong grid; never raises
 
