@@ -23,6 +23,7 @@ def test_models_json_lists_every_model_with_its_numbers(capsys):
     assert rows["vgg16"]["year"] == 2014 and "Simonyan" in rows["vgg16"]["paper"]
     assert rows["capsnet"]["input"] == [1, 28, 28] and rows["resnet20"]["input"] == [3, 32, 32]
     assert all(r["params"] > 0 and r["macs"] > 0 for r in rows.values())
+    assert rows["capsnet"]["training"]["optimizer"] == "adamw" and rows["lenet5"]["training"] == {}
 
 
     from convnet.cli.models import format_rows        # the table is printed from the same rows

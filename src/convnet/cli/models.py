@@ -28,7 +28,8 @@ def describe_all(progress: bool = True) -> list[dict]:
         s = summarize_spec(spec)
         rows.append({"name": name, "year": spec.year, "paper": spec.paper, "description": spec.description,
                      "params": s.params, "macs": s.macs, "input": list(s.input_shape),
-                     "num_classes": spec.num_classes, "fixed_size": spec.fixed_size})
+                     "num_classes": spec.num_classes, "fixed_size": spec.fixed_size,
+                     "training": dict(spec.training)})      # its own training defaults, if any
     return rows
 
 
