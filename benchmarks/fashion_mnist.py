@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from convnet.data.sources import load_dataset  # noqa: E402
-from convnet.models import create  # noqa: E402
+from convnet.models import create, get_spec  # noqa: E402
+from convnet.models.summary import summarize_spec  # noqa: E402
 from convnet.training.config import TrainConfig  # noqa: E402
 from convnet.training.loop import train  # noqa: E402
 from convnet.training.optim import make_optimizer, make_schedule  # noqa: E402
@@ -43,26 +44,6 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     for _ in range(repeats):
         a @ b
     return 2 * n ** 3 * repeats / (time.perf_counter() - start)
-
-
-def macs_per_image(model: torch.nn.Module, shape=(1, 1, 28, 28)) -> int:
-    """Multiply-adds of one forward pass: convolutions and linear layers."""
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, torch.nn.Conv2d):
-            total += output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
-        elif isinstance(module, torch.nn.Linear):
-            total += output.numel() * module.in_features
-
-    hooks = [m.register_forward_hook(hook) for m in model.modules()]
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(shape))
-    for h in hooks:
-        h.remove()
-    return total
 
 
 class PerSampleDataset(torch.utils.data.Dataset):
@@ -145,7 +126,7 @@ def main() -> None:
     reached = next((h["seconds"] for h in result.history if h["test_accuracy"] >= TARGET), None)
     ds = load_dataset("fashion-mnist", args.data_dir)
     fast_ips = (len(ds.train) // cfg.batch_size) * cfg.batch_size * cfg.epochs / result.seconds
-    macs = macs_per_image(create(cfg.model, 10, 1))
+    macs = summarize_spec(get_spec(cfg.model), (1, 28, 28), 10).macs   # conv + linear, one image
     flops = 3 * 2 * macs * fast_ips          # forward + backward (2x forward) per image
     fast = {"seconds_to_92": reached, "seconds": result.seconds, "accuracy": result.test["accuracy"],
             "images_per_second": fast_ips, "macs_per_image": macs, "model_flops_per_second": flops,
