@@ -19,7 +19,7 @@ from convnet.errors import ConfigError
 from convnet.models import get_spec
 from convnet.training import runs
 from convnet.training.config import TrainConfig
-from convnet.training.evaluate import evaluate
+from convnet.training.evaluate import evaluate, evaluate_views
 from convnet.training.hardware import Hardware, resolve
 from convnet.training.optim import make_optimizer, make_schedule
 
@@ -131,14 +131,15 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, log=print, on_epoc
 
     test, probabilities = None, None
     if ds.test is not None and evaluate_test:
-        ev = evaluate(model, ds.test, preprocess, hw, num_classes, keep_probabilities=True)
+        # the model saw mirror images: also report each image averaged with its mirror
+        ev, tta = evaluate_views(model, ds.test, preprocess, hw, num_classes, keep_probabilities=True,
+                                 mirror=hflip)
         probabilities = ev.probabilities
         test = ev.to_dict(ds.classes)
         mirrored = ""
-        if hflip:                                   # the model saw mirror images: average over both
-            test["flip_tta_accuracy"] = evaluate(model, ds.test, preprocess, hw, num_classes,
-                                                 flip_tta=True).accuracy
-            mirrored = f", {test['flip_tta_accuracy']:.2%} averaged with the mirror images"
+        if tta is not None:
+            test["flip_tta_accuracy"] = tta.accuracy
+            mirrored = f", {tta.accuracy:.2%} averaged with the mirror images"
         from convnet.fileio import atomic_write_json
 
         atomic_write_json(run_dir / runs.RESULTS, {"test": test, "train_seconds": seconds,
