@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from convnet.models.registry import register
+from convnet.reference.shapes import output_size
 
 PAPER = "Sabour, Frosst, Hinton, Dynamic routing between capsules (NIPS 2017)"
 
@@ -68,7 +69,7 @@ class CapsNet(nn.Module):
         self.image_shape = (in_channels, *input_size)
         self.reconstruction_weight = reconstruction_weight
         self.conv1 = nn.Sequential(nn.Conv2d(in_channels, 256, 9), nn.ReLU(inplace=True))
-        side = [((s - 8) - 9) // 2 + 1 for s in input_size]         # 28 -> 20 -> 6
+        side = [output_size(output_size(s, 9), 9, stride=2) for s in input_size]   # 28 -> 20 -> 6
         self.primary = PrimaryCaps()
         self.digits = DigitCaps(32 * side[0] * side[1], num_classes, iterations=routing_iterations)
         pixels = in_channels * input_size[0] * input_size[1]

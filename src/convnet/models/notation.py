@@ -238,7 +238,9 @@ def make(layer: Layer, shape: tuple, parser: Parser) -> tuple[nn.Module, tuple]:
 
 
 def conv_size(shape: tuple, k: int, s: int, pad: int, layer: Layer, parser: Parser) -> tuple[int, int]:
-    out = tuple((n + 2 * pad - k) // s + 1 for n in shape[1:])
+    from convnet.reference.shapes import output_size   # the project's one output-size formula
+
+    out = tuple(output_size(n, k, s, pad) for n in shape[1:])
     if min(out) < 1:
         raise parser.fail(f"{layer.text} does not fit its {shape[1]}x{shape[2]} input "
                           f"(output would be {out[0]}x{out[1]})", layer.pos)
