@@ -19,19 +19,31 @@ Layers are joined by `-`; `[...]xN` repeats a group N times. Layers and their ar
     input(C,H,W), input(H,W) or input(S)          optional first item: the input size (default 1x28x28)
 
 If the text does not end with a fully connected layer, `fc` (one unit per class) is added.
-Every error names the offending token and its character position."""
+Every error names the offending token and its character position.
+
+A few characters can describe an enormous network (`[[[conv(1,1)]x1000]x1000]x1000`, `fc(2000000)`),
+so the notation has caps, each named in its error: MAX_LAYERS expanded layers, MAX_DEPTH nested
+groups, MAX_WIDTH channels or units, MAX_WINDOW for kernels, strides, padding and input sides,
+and MAX_PARAMS parameters (counted on the meta device, where nothing is allocated)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
+import torch
 import torch.nn as nn
 
 from convnet.errors import ConfigError
-from convnet.models.registry import ModelSpec
+from convnet.models.spec import ModelSpec
 
 DEFAULT_INPUT = (1, 28, 28)
+MAX_LAYERS = 10_000          # after expanding [...]xN; ResNet-1001 written out is about 3,000
+MAX_DEPTH = 32               # nested [ ]: deeper recursion would overflow Python's stack
+MAX_WIDTH = 65_536           # conv output channels, fc units, input channels
+MAX_WINDOW = 4096            # kernel, stride, pad, lrn size, input sides (as `summary --input`)
+MAX_PARAMS = 1_000_000_000   # 4 GB of float32 weights
+MAX_REPEAT = 1000
 
 
 @dataclass
@@ -62,20 +74,23 @@ class Parser:
     """Recursive descent over the text; every token keeps its position for error messages."""
 
     def __init__(self, text: str):
-        self.text, self.i = text, 0
+        self.text, self.i, self.depth = text, 0, 0
 
     def fail(self, message: str, pos: int | None = None) -> ConfigError:
         pos = self.i if pos is None else pos
-        return ConfigError(f"model notation: {message} at character {pos + 1} of {self.text!r}")
+        return ConfigError(f"model notation: {message} at character {pos + 1} of {clip(self.text, 200)!r}")
 
     def peek(self) -> str:
         return self.text[self.i] if self.i < len(self.text) else ""
 
     def sequence(self, closing: str = "") -> list[Layer]:
+        start = self.i
         layers = self.item()
         while self.peek() == "-":
             self.i += 1
             layers += self.item()
+            if len(layers) > MAX_LAYERS:
+                raise self.fail(f"more than {MAX_LAYERS:,} layers (the cap on expanded layers)", start)
         if self.peek() != closing:
             found = repr(self.peek()) if self.peek() else "the end"
             want = f"'-' or {closing!r}" if closing else "'-' or the end"
@@ -85,15 +100,23 @@ class Parser:
     def item(self) -> list[Layer]:
         if self.peek() == "[":
             start = self.i
+            if self.depth >= MAX_DEPTH:
+                raise self.fail(f"groups [...] nested more than {MAX_DEPTH} deep (the cap)", start)
             self.i += 1
+            self.depth += 1
             group = self.sequence("]")
+            self.depth -= 1
             self.i += 1
             m = re.compile(r"x(\d+)").match(self.text, self.i)
             if not m:
                 raise self.fail("a group [...] must be followed by xN, e.g. ]x2")
-            times = int(m.group(1))
-            if not 1 <= times <= 1000:
-                raise self.fail(f"repeat count x{times} must be between 1 and 1000", start)
+            digits = m.group(1)
+            if len(digits) > 6 or not 1 <= int(digits) <= MAX_REPEAT:
+                raise self.fail(f"repeat count x{clip(digits, 12)} must be between 1 and {MAX_REPEAT}", start)
+            times = int(digits)
+            if len(group) * times > MAX_LAYERS:   # checked before expanding, so nothing is built
+                raise self.fail(f"[...]x{times} expands to {len(group) * times:,} layers, more than "
+                                f"{MAX_LAYERS:,} (the cap on expanded layers)", start)
             self.i = m.end()
             return [Layer(l.name, l.args, l.kwargs, l.pos, l.text) for _ in range(times) for l in group]
         return [self.layer()]
@@ -126,18 +149,23 @@ class Parser:
             return args, kwargs
         for part in body.split(","):
             key, _, value = part.rpartition("=")
-            try:
+            try:   # (int() refuses more than 4,300 digits with a ValueError too)
                 number = float(value) if "." in value or "e" in value.lower() else int(value)
             except ValueError:
-                raise self.fail(f"{name}: {part.strip()!r} is not a number", pos) from None
+                raise self.fail(f"{name}: {clip(part.strip())!r} is not a number", pos) from None
             if key:
                 kwargs[key.strip()] = number
             elif kwargs:
-                raise self.fail(f"{name}: positional argument {part.strip()!r} after a named one", pos)
+                raise self.fail(f"{name}: positional argument {clip(part.strip())!r} after a named one", pos)
             else:
                 args.append(number)
             pos += len(part) + 1
         return args, kwargs
+
+
+def clip(text: str, limit: int = 40) -> str:
+    """`text` cut to `limit` characters, so an error about a huge token stays one readable line."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def check_arguments(layer: Layer, parser: Parser) -> None:
@@ -158,6 +186,18 @@ def check_arguments(layer: Layer, parser: Parser) -> None:
             want = "a probability in [0, 1)" if key == "p" else "a whole number >= 0" if key == "pad" \
                 else "a whole number >= 1"
             raise parser.fail(f"{layer.text}: {key}={v} must be {want}", layer.pos)
+        cap = argument_cap(layer.name, key)
+        if cap is not None and v > cap:
+            raise parser.fail(f"{layer.text}: {key}={v} is more than {cap:,} (the cap)", layer.pos)
+
+
+def argument_cap(layer: str, key: str) -> int | None:
+    """The largest value an argument may take: widths allocate weights, windows allocate compute."""
+    if key in ("out", "units") or (layer == "input" and key == "a"):
+        return MAX_WIDTH          # input(C,H,W): a is the channel count (or the side, capped below)
+    if key == "p":
+        return None
+    return MAX_WINDOW
 
 
 def parse(text: str) -> tuple[tuple[int, int, int], list[Layer]]:
@@ -171,6 +211,8 @@ def parse(text: str) -> tuple[tuple[int, int, int], list[Layer]]:
         v = layers.pop(0).kwargs
         dims = [v[k] for k in ("a", "b", "c") if k in v]
         shape = {1: (1, dims[0], dims[0]), 2: (1, *dims), 3: tuple(dims)}[len(dims)]
+        if max(shape[1:]) > MAX_WINDOW:
+            raise parser.fail(f"input side {max(shape[1:])} is more than {MAX_WINDOW} (the cap)", 0)
     for layer in layers:
         if layer.name == "input":
             raise parser.fail("input(...) may only be the first item", layer.pos)
@@ -252,14 +294,26 @@ def spec_from_notation(text: str) -> ModelSpec:
     (channels, h, w), layers = parse(text)
     last = layers[-1]
     classes = last.kwargs.get("units") if last.name == "fc" else None
-    build(text.strip(), layers, channels, (h, w), classes or 10)   # shape errors surface here
+    with torch.device("meta"):   # shape errors surface here, without allocating any weights
+        model = build(text.strip(), layers, channels, (h, w), classes or 10)
+    check_size(text.strip(), model)
 
     def builder(num_classes: int, in_channels: int, input_size: tuple = (h, w)) -> nn.Module:
+        with torch.device("meta"):   # another size or class count: check it before allocating
+            check_size(text.strip(), build(text.strip(), layers, in_channels, tuple(input_size), num_classes))
         return build(text.strip(), layers, in_channels, tuple(input_size), num_classes)
 
     return ModelSpec(name=text, builder=builder, input_size=(h, w), in_channels=channels,
                      num_classes=classes or 10, fixed_size=flattens_image(layers), paper="architecture notation",
                      description=f"{len(layers)} layers from notation")
+
+
+def check_size(text: str, model: nn.Module) -> None:
+    """Refuse a network with more than MAX_PARAMS parameters (counted on the meta device)."""
+    params = sum(p.numel() for p in model.parameters())
+    if params > MAX_PARAMS:
+        raise Parser(text).fail(f"the network has {params:,} parameters, more than {MAX_PARAMS:,} "
+                                "(the cap)", 0)
 
 
 def flattens_image(layers: list[Layer]) -> bool:

@@ -9,32 +9,12 @@ registry records the default input size, which the data pipeline resizes images 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
 from typing import Callable
 
 from convnet.errors import ConfigError
+from convnet.models.spec import ModelSpec
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    builder: Callable
-    input_size: tuple[int, int]           # (H, W) the architecture was designed for
-    in_channels: int = 3                  # its usual input channels
-    num_classes: int = 10                 # its usual number of classes
-    fixed_size: bool = False              # True if another input size breaks it (flatten to FC)
-    year: int | None = None
-    paper: str = ""
-    description: str = ""
-    kwargs: dict = field(default_factory=dict)
-    # TrainConfig fields this model trains best with (the paper's optimiser, a safe lr, ...);
-    # they replace the project's defaults but never a value the user gave
-    training: dict = field(default_factory=dict)
-
-    def build(self, num_classes: int | None = None, in_channels: int | None = None, **overrides):
-        kwargs = {**self.kwargs, **overrides}
-        return self.builder(num_classes=num_classes or self.num_classes,
-                            in_channels=in_channels or self.in_channels, **kwargs)
+__all__ = ["ModelSpec", "add", "create", "get_spec", "names", "register"]
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -75,7 +55,8 @@ def get_spec(name: str) -> ModelSpec:
             return spec_from_notation(name)
     close = difflib.get_close_matches(name, _REGISTRY, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `convnet models` lists them"
-    raise ConfigError(f"unknown model {name!r}{hint}")
+    shown = name if len(name) <= 100 else name[:100] + "..."     # keep the error one readable line
+    raise ConfigError(f"unknown model {shown!r}{hint}")
 
 
 def create(name: str, num_classes: int | None = None, in_channels: int | None = None, **overrides):

@@ -24,7 +24,7 @@ import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
 from convnet.errors import ConfigError
-from convnet.models.registry import ModelSpec
+from convnet.models.spec import ModelSpec
 
 
 @dataclass

@@ -1,0 +1,51 @@
+"""Tiny inputs that would allocate without bound fail fast with a one-line error naming the cap.
+
+Each case runs the real CLI in a subprocess whose address space is capped (RLIMIT_AS), so an
+input that tried to allocate would fail with a MemoryError instead of the expected message,
+and a timeout guards against one that loops instead (it is a bound, not a measurement)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from helpers import assert_one_line_error
+
+MEMORY_CAP = 3 << 30          # torch's start-up maps ~1.2 GB of address space; bad input gets the rest
+
+
+def bounded_cli(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+    return subprocess.run([sys.executable, "-m", "convnet", *map(str, args)], capture_output=True,
+                          text=True, timeout=180, preexec_fn=limit, cwd=cwd,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("notation, fragments", [
+    ("[[[conv(1,1)]x1000]x1000]x1000", ["expands to 1,000,000 layers", "more than 10,000"]),
+    ("fc(2000000)", ["units=2000000 is more than 65,536 (the cap)"]),
+    ("conv(65536,3)-fc(65536)", ["parameters, more than 1,000,000,000 (the cap)"]),
+    ("conv(8,100000)-fc", ["kernel=100000 is more than 4,096 (the cap)"]),
+    ("input(3,100000,100000)-fc", ["b=100000 is more than 4,096 (the cap)"]),
+    ("[" * 3000 + "conv(1,1)" + "]x2" * 3000, ["nested more than 32 deep (the cap)"]),
+    ("relu-[relu]x" + "9" * 5000, ["repeat count x999999999999... must be between 1 and 1000"]),
+    ("conv(1," + "9" * 5000 + ")", ["is not a number"]),
+])
+def test_notation_caps(notation, fragments):
+    result = bounded_cli("summary", notation)
+    assert_one_line_error(result, "convnet summary: error: model notation", *fragments)
+    assert len(result.stderr) < 1000                     # the huge text is cut in the message
+
+
+def test_a_capped_notation_still_trains_within_the_caps():
+    from convnet.models import get_spec
+
+    spec = get_spec("[conv(4,3)-relu]x3-gap-fc")
+    assert spec.build(10, 1)[0].weight.device.type == "cpu"   # checked on meta, built for real
