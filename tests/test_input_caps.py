@@ -49,3 +49,34 @@ def test_a_capped_notation_still_trains_within_the_caps():
 
     spec = get_spec("[conv(4,3)-relu]x3-gap-fc")
     assert spec.build(10, 1)[0].weight.device.type == "cpu"   # checked on meta, built for real
+
+
+HUGE_GRID = """\
+batch_size: {low: 1, high: 65536}
+epochs: {low: 1, high: 1000}
+blocks: {low: 1, high: 8}
+filters: {low: 1, high: 1024}
+"""
+
+
+def test_a_huge_grid_is_counted_not_made(tmp_path):
+    space = tmp_path / "huge.yaml"
+    space.write_text(HUGE_GRID)
+    out = tmp_path / "study"
+    result = bounded_cli("tune", "--method", "grid", "--space", space, "--trials", "9" * 60, "--out", out)
+    assert_one_line_error(result, "the grid has", "points, more than 10,000 (the cap)")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("raw", [
+    {"lr": [0.01, 0.1], "blocks": [1, 2], "filters": [8, 16], "epochs": 1},
+    {"batch_size": {"low": 1, "high": 50, "step": 7}, "blocks": {"low": 1, "high": 3}, "filters": [8, 16, 32]},
+    {"filters": [8, 16]},
+    {"filters": 8, "blocks": [1, 2]},
+    {"epochs": [1, 2, 3], "dropout": [0.0, 0.5]},
+])
+def test_grid_size_counts_exactly_the_points_grid_makes(raw):
+    from convnet.tune.space import parse_space
+
+    space = parse_space(raw)
+    assert space.grid_size() == len(space.grid())

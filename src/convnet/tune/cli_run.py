@@ -109,7 +109,7 @@ def tune(args) -> int:
             check_data(base)
         budget = args.trials
         if method == "grid":
-            points = len(space.grid())
+            points = space.checked_grid_size()      # counted, not made: the grid may be huge
             if points > args.trials:
                 raise ConfigError(f"the grid of {space.source} has {points} points but --trials is "
                                   f"{args.trials}; raise --trials or shrink the grid")

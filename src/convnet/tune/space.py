@@ -13,6 +13,7 @@ hidden FC units, dropout. Everything is checked here, before a study is touched.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from convnet.errors import ConfigError
 from convnet.training.config import OPTIMIZERS, SCHEDULES
 
 DEFAULT_SPACE = Path(__file__).with_name("default_space.yaml")
+MAX_GRID = 10_000       # grid points: each is a training run, and the grid is queued whole
 
 
 def _num(low=None, high=None, whole=False):
@@ -80,12 +82,19 @@ class Param:
         return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
 
     def grid_values(self) -> list:
+        return list(self._grid_range())
+
+    def grid_len(self) -> int:
+        """len(grid_values()) without making the list (a range may be long)."""
+        return len(self._grid_range())
+
+    def _grid_range(self):
         if self.kind == "fixed":
-            return [self.value]
+            return (self.value,)
         if self.kind == "choice":
-            return list(self.choices)
+            return self.choices
         if self.kind == "int" and not self.log:
-            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+            return range(int(self.low), int(self.high) + 1, int(self.step or 1))
         raise ConfigError(f"grid search needs a list of values for {self.name!r}, not a "
                           f"{'log ' if self.log else ''}range {self.low}..{self.high}")
 
@@ -114,8 +123,29 @@ class Space:
                   for i in range(arch.pop("blocks"))]
         return train, {"widths": widths, **arch}
 
+    def grid_size(self) -> int:
+        """How many points grid() gives, counted without making them."""
+        plain = [p for k, p in self.params.items() if k not in ("filters", "blocks")]
+        count = math.prod(p.grid_len() for p in plain)
+        filters = self.params.get("filters")
+        blocks = self.params.get("blocks")
+        block_counts = blocks.grid_values() if blocks else [ARCH_DEFAULTS["blocks"]]
+        if filters is None or not self.tunes_architecture:
+            return count * len(block_counts)
+        # blocks are at most 8 (ARCH_KEYS), so this sum has at most 8 terms
+        return count * sum(filters.grid_len() ** b for b in block_counts)
+
+    def checked_grid_size(self) -> int:
+        """grid_size(), or a ConfigError naming the cap if the grid is too big to queue."""
+        size = self.grid_size()
+        if size > MAX_GRID:
+            raise ConfigError(f"{self.source}: the grid has {size:,} points, more than {MAX_GRID:,} "
+                              "(the cap); shrink the lists and ranges or use --method random or bayes")
+        return size
+
     def grid(self) -> list[dict]:
         """Every distinct point, as optuna params; filters_i only for the blocks a point has."""
+        self.checked_grid_size()
         plain = [p for k, p in self.params.items() if k != "filters"]
         filters = self.params.get("filters")
         points = []
@@ -225,7 +255,7 @@ def output_side(size: int, kwargs: dict) -> int:
 
 
 def grid_size(space: Space) -> int:
-    return len(space.grid())
+    return space.grid_size()
 
 
 def describe(value) -> str:
