@@ -80,3 +80,31 @@ def test_grid_size_counts_exactly_the_points_grid_makes(raw):
 
     space = parse_space(raw)
     assert space.grid_size() == len(space.grid())
+
+
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (BILLION_LAUGHS, "expands to more than 100,000 nodes with its aliases expanded (the cap)"),
+    ("a: &a [*a]\n", "an alias refers to the node that contains it"),
+    ("[" * 5000 + "]" * 5000 + "\n", "nested more than 100 levels deep (the cap)"),
+])
+@pytest.mark.parametrize("verb, flag", [("train", "--config"), ("tune", "--space")])
+def test_yaml_bombs_are_refused(tmp_path, text, fragment, verb, flag):
+    assert len(BILLION_LAUGHS) < 400            # a few hundred bytes, 9**9 strings expanded
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    result = bounded_cli(verb, flag, path, "--out", tmp_path / "out")
+    assert_one_line_error(result, str(path), fragment)
+    assert not (tmp_path / "out").exists()
+
+
+def test_yaml_within_the_caps_loads_as_safe_load_does():
+    from convnet import safe_yaml
+
+    text = "base: &base {lr: 0.1, epochs: 2}\nother: {<<: *base, epochs: 3}\nlist: [*base, *base]\n"
+    assert safe_yaml.load(text) == yaml.safe_load(text)
+    with pytest.raises(yaml.YAMLError):
+        safe_yaml.load("a: !!python/object:os.system ls\n")    # still the safe constructor

@@ -20,6 +20,7 @@ FAMILIES = [
     "resnet",
     "allcnn",
     "capsnet",
+    "gcn",
 ]
 
 for _family in FAMILIES:

@@ -53,13 +53,18 @@ def read_config_file(path: str | Path) -> dict:
 
 
 def read_yaml(path: Path, what: str):
-    """The parsed YAML of `path`; a missing file or bad YAML is a one-line ConfigError."""
+    """The parsed YAML of `path`; a missing file, bad YAML or one that expands beyond the caps of
+    convnet.safe_yaml (an alias bomb) is a one-line ConfigError."""
     import yaml
+
+    from convnet import safe_yaml
 
     if not path.is_file():
         raise ConfigError(f"{what} not found: {path}")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return safe_yaml.load(path.read_text(encoding="utf-8"))
+    except safe_yaml.YAMLTooLarge as e:
+        raise ConfigError(f"{path}: {what} refused: {e}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
