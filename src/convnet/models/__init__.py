@@ -21,6 +21,7 @@ FAMILIES = [
     "allcnn",
     "capsnet",
     "gcn",
+    "tdnn",
 ]
 
 for _family in FAMILIES:
