@@ -20,6 +20,7 @@ FAMILIES = [
     "resnet",
     "allcnn",
     "capsnet",
+    "kimcnn",
     "gcn",
     "tdnn",
 ]
