@@ -13,12 +13,16 @@ from `--data` / `--data-dir`."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from convnet.errors import DataError
+
+# torch warns on every process's first CSR tensor; the products used here are stable ones
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 PLANETOID = ("cora", "citeseer", "pubmed")
 NAMED = (*PLANETOID, "karate")

@@ -14,12 +14,14 @@ range that have no test row; they get zero features, no label, and belong to no 
 
 All but test.index are Python 2 pickles, and a pickle is a program: `pickle.load` calls any
 function the file names (os.system included). SafeUnpickler admits only numpy's array and dtype
-rebuilders and defaultdict/list for the graph, and maps scipy's csr_matrix onto a plain record
-of its arrays (scipy itself is never imported or run); any other name stops the load with one
-line before anything is called. What loads is then checked field by field."""
+rebuilders, codecs.encode (bytes in protocol 2) and defaultdict/list for the graph, and maps
+scipy's csr_matrix onto a plain record of its arrays (scipy itself is never imported or run);
+any other name stops the load with one line before anything is called. What loads is then
+checked field by field (numeric arrays only, indices inside the shape)."""
 
 from __future__ import annotations
 
+import codecs
 import collections
 import io
 import pickle
@@ -86,15 +88,21 @@ class CSRRecord:
         self.state = state
 
 
-_RECONSTRUCT = np.zeros(0).__reduce__()[0]     # numpy's own array rebuilder, however it is named
+# numpy's own array rebuilders, however this numpy version names them: protocols 0-4 and 5
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]
+_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]
 
 ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,     # how protocol 2 writes bytes under Python 3
     ("scipy.sparse.csr", "csr_matrix"): CSRRecord,
     ("scipy.sparse._csr", "csr_matrix"): CSRRecord,
+    ("scipy.sparse._csr", "csr_array"): CSRRecord,
     ("collections", "defaultdict"): collections.defaultdict,
     ("__builtin__", "list"): list,             # Python 2 name of the graph's default factory
     ("builtins", "list"): list,

@@ -56,7 +56,7 @@ class SparseMatrix:
         return self.values.device
 
     def csr(self) -> torch.Tensor:
-        return torch.sparse_csr_tensor(self.crow, self.col, self.values, self.shape)
+        return torch.sparse_csr_tensor(self.crow, self.col, self.values, self.shape, check_invariants=False)
 
     def dense(self) -> torch.Tensor:
         return self.csr().to_dense()
@@ -78,7 +78,7 @@ class _Product(torch.autograd.Function):
     def forward(ctx, values, dense, s):
         ctx.s = s
         ctx.save_for_backward(values, dense)
-        return torch.sparse.mm(torch.sparse_csr_tensor(s.crow, s.col, values, s.shape), dense)
+        return torch.sparse.mm(torch.sparse_csr_tensor(s.crow, s.col, values, s.shape, check_invariants=False), dense)
 
     @staticmethod
     def backward(ctx, grad):
@@ -86,7 +86,8 @@ class _Product(torch.autograd.Function):
         s = ctx.s
         grad_values = grad_dense = None
         if ctx.needs_input_grad[1]:                        # dL/dD = S^T dL/dY
-            st = torch.sparse_csr_tensor(s.t_crow, s.t_col, values[s.t_perm], s.shape[::-1])
+            st = torch.sparse_csr_tensor(s.t_crow, s.t_col, values[s.t_perm], s.shape[::-1],
+                                         check_invariants=False)
             grad_dense = torch.sparse.mm(st, grad)
         if ctx.needs_input_grad[0]:                        # dL/dS_ij = (dL/dY)_i . D_j, stored entries only
             rows = torch.repeat_interleave(torch.arange(s.shape[0], device=grad.device), s.crow.diff())
