@@ -108,3 +108,31 @@ def test_yaml_within_the_caps_loads_as_safe_load_does():
     assert safe_yaml.load(text) == yaml.safe_load(text)
     with pytest.raises(yaml.YAMLError):
         safe_yaml.load("a: !!python/object:os.system ls\n")    # still the safe constructor
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["explain", "conv", "--filters", str(10**9)], ["--filters", "1000000000 is more than 64 (the cap)"]),
+    (["explain", "conv", "--image-size", "100000"], ["--image-size", "is more than 512 (the cap)"]),
+    (["explain", "conv", "--filter-size", "100000"], ["--filter-size", "is more than 512 (the cap)"]),
+    (["explain", "conv", "--channels", "100000"], ["--channels", "is more than 64 (the cap)"]),
+    (["explain", "pool", "--padding", "100000"], ["--padding", "is more than 512 (the cap)"]),
+    (["explain", "network", "lenet5", "--input-size", "100000"], ["--input-size", "more than 1,024 (the cap)"]),
+    (["explain", "network", "lenet5", "--num-classes", str(10**9)], ["--num-classes", "(the cap)"]),
+    (["explain", "conv", "--seed", "-1"], ["--seed", "-1 must not be negative"]),
+    (["serve", "RUN", "--threads", "100000"], ["--threads", "100000 is more than 256 (the cap)"]),
+    (["serve", "RUN", "--max-upload-mb", "1e308"], ["--max-upload-mb", "is more than 1,024 MiB (the cap)"]),
+    (["show", "dream", "RUN", "--steps", str(10**9)], ["--steps", "is more than 10,000 (the cap)"]),
+    (["show", "dream", "RUN", "--size", str(10**9)], ["--size", "is more than 1,024 (the cap)"]),
+    (["show", "maps", "RUN", "x.png", "--max-maps", str(10**9)], ["--max-maps", "(the cap)"]),
+])
+def test_flags_that_size_an_allocation_are_capped(args, fragments):
+    from helpers import cli_in_process
+
+    assert_one_line_error(cli_in_process(*args), *fragments)
+
+
+@pytest.mark.parametrize("spec", ["0-100000000000", "0-200,300-400", "1," * 300 + "1"])
+def test_show_dream_filter_ranges_are_counted_before_they_are_made(digits_run, spec):
+    result = bounded_cli("show", "dream", digits_run, "--filter", spec, "--out", digits_run / "never.png")
+    assert_one_line_error(result, "--filter", "more than 256 filters (the cap)")
+    assert not (digits_run / "never.png").exists()

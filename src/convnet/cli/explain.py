@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from convnet.cli.options import non_negative_int, positive_int
+from convnet.cli.limits import (MAX_CLASSES, MAX_EXPLAIN_DEPTH, MAX_EXPLAIN_SIDE, MAX_NETWORK_DEPTH,
+                                 MAX_NETWORK_SIDE, int_in)
+from convnet.cli.options import non_negative_int
 
 HELP = "print the arithmetic of a convolution, a pooling layer or a whole network"
 PADDING_MODES = ("zeros", "replicate", "reflect")
@@ -21,34 +23,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     conv = topics.add_parser("conv", help="a convolution, window by window (default: the lecture's example)",
                              description="a convolution, window by window (default: the lecture's example)")
     _image_arguments(conv, channels=3)
-    conv.add_argument("--filter-size", type=positive_int, help="K of the KxK filters (default 2, or the named filter's)")
-    conv.add_argument("--filters", type=positive_int, default=1, help="number of filters = output depth")
+    conv.add_argument("--filter-size", type=side, help="K of the KxK filters (default 2, or the named filter's)")
+    conv.add_argument("--filters", type=depth, default=1,
+                      help=f"number of filters = output depth (at most {MAX_EXPLAIN_DEPTH})")
     conv.add_argument("--filter", metavar="NAME|RUN_DIR",
                       help="sobel-x, sobel-y, laplacian, gaussian, box, or a run directory (its first conv layer)")
     conv.add_argument("--filter-index", type=non_negative_int, default=0, help="which filter of the run's first conv layer")
-    conv.add_argument("--stride", type=positive_int, default=2)
-    conv.add_argument("--padding", type=non_negative_int, default=0)
+    conv.add_argument("--stride", type=side, default=2)
+    conv.add_argument("--padding", type=padding, default=0)
     conv.add_argument("--padding-mode", choices=PADDING_MODES, default="zeros")
     pool = topics.add_parser("pool", help="max or average pooling, window by window",
                              description="max or average pooling, window by window")
     _image_arguments(pool, channels=1)
-    pool.add_argument("--size", type=positive_int, default=2, help="window side")
-    pool.add_argument("--stride", type=positive_int, help="default: the window side")
-    pool.add_argument("--padding", type=non_negative_int, default=0)
+    pool.add_argument("--size", type=side, default=2, help="window side")
+    pool.add_argument("--stride", type=side, help="default: the window side")
+    pool.add_argument("--padding", type=padding, default=0)
     pool.add_argument("--mode", choices=["max", "avg"], default="max")
     net = topics.add_parser("network", help="each layer's output volume, parameters and receptive field",
                             description="each layer's output volume, parameters and receptive field")
     net.add_argument("model", metavar="MODEL", help="a registered model name (see `convnet models`)")
-    net.add_argument("--input-size", type=positive_int, help="square input side (default: the model's)")
-    net.add_argument("--in-channels", type=positive_int, help="input depth (default: the model's)")
-    net.add_argument("--num-classes", type=positive_int, help="outputs (default: the model's)")
+    net.add_argument("--input-size", type=int_in(1, MAX_NETWORK_SIDE),
+                     help=f"square input side (default: the model's; at most {MAX_NETWORK_SIDE})")
+    net.add_argument("--in-channels", type=int_in(1, MAX_NETWORK_DEPTH), help="input depth (default: the model's)")
+    net.add_argument("--num-classes", type=int_in(1, MAX_CLASSES), help="outputs (default: the model's)")
+
+
+# every window is printed or drawn, so sides, depths and padding are capped (cli/limits.py)
+side = int_in(1, MAX_EXPLAIN_SIDE)
+padding = int_in(0, MAX_EXPLAIN_SIDE)
+depth = int_in(1, MAX_EXPLAIN_DEPTH)
 
 
 def _image_arguments(p: argparse.ArgumentParser, channels: int) -> None:
-    p.add_argument("--image-size", type=positive_int, help="input side H = W (default 4, or 32 for --image)")
-    p.add_argument("--channels", type=positive_int, help=f"input depth (default {channels}; an --image: 1 or 3)")
+    p.add_argument("--image-size", type=side,
+                   help=f"input side H = W (default 4, or 32 for --image; at most {MAX_EXPLAIN_SIDE})")
+    p.add_argument("--channels", type=depth, help=f"input depth (default {channels}; an --image: 1 or 3)")
     p.add_argument("--image", metavar="PATH", help="a real image (resized to --image-size) instead of small integers")
-    p.add_argument("--seed", type=int, default=0, help="for the random small-integer inputs and filters")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="for the random small-integer inputs and filters")
     p.add_argument("--show", type=non_negative_int, help="output positions to spell out (default: all up to 16)")
     p.add_argument("--gif", metavar="PATH", help="write an animation of the window sliding and the map filling in")
 
@@ -166,9 +177,7 @@ def load_image(args, channels: int):
 
     if channels not in (1, 3):
         raise ConfigError(f"an --image has 1 (gray) or 3 (RGB) channels, not {channels}")
-    size = args.image_size or 32
-    if size > 512:
-        raise ConfigError(f"--image-size {size} is too large to explain (at most 512)")
+    size = args.image_size or 32                 # (at most MAX_EXPLAIN_SIDE: the flag's type)
     im = open_image(args.image, "L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
     a = np.asarray(im, dtype=np.float64).reshape(size, size, channels) / 255.0
     return a.transpose(2, 0, 1)                                              # [H, W, C] -> [C, H, W]

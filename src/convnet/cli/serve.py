@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from convnet.cli.limits import MAX_THREADS, int_in
 from convnet.cli.options import non_negative_float, positive_float, positive_int
 
 HELP = "serve a trained run over HTTP: JSON API and a web page"
@@ -20,6 +21,16 @@ def port_number(text: str) -> int:
     return value
 
 
+MAX_UPLOAD_MIB = 1024     # a request body is held in memory whole: 1 GiB is far beyond any image
+
+
+def upload_mib(text: str) -> float:
+    value = positive_float(text)
+    if value > MAX_UPLOAD_MIB:       # 1e308 MiB would overflow the byte count
+        raise argparse.ArgumentTypeError(f"{value:g} is more than {MAX_UPLOAD_MIB:,} MiB (the cap)")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or an .onnx file with --runtime onnx")
     p.add_argument("--host", default="127.0.0.1",
@@ -28,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="onnx: run RUN_DIR/model.onnx in onnxruntime (made by `convnet export`)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=positive_int,
+    p.add_argument("--threads", type=int_in(1, MAX_THREADS),
                    help="CPU threads per forward pass (default: all cores). On a CPU shared with other "
                         "work, 1 can be several times faster: see BENCHMARKS.md")
     p.add_argument("--max-batch", type=positive_int, default=32,
@@ -37,8 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how long a forward pass waits for requests that are on their way (default 10)")
     p.add_argument("--max-queue", type=positive_int, default=256,
                    help="images allowed to wait; beyond it requests get 503 (default 256)")
-    p.add_argument("--max-upload-mb", type=positive_float, default=10.0,
-                   help="largest request body in MiB; larger get 413 (default 10)")
+    p.add_argument("--max-upload-mb", type=upload_mib, default=10.0,
+                   help=f"largest request body in MiB; larger get 413 (default 10, at most {MAX_UPLOAD_MIB:,})")
 
 
 def run(args) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from convnet.cli.options import positive_int
+from convnet.cli.limits import MAX_DREAM_SIDE, MAX_DREAM_STEPS, MAX_MAPS, int_in
 
 HELP = "draw filters, activation maps, Grad-CAM or filter dreams of a trained run"
 
@@ -34,10 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     dream = sub.choices["dream"]
     dream.add_argument("--filter", dest="filters", metavar="F", default=None,
                        help="filter numbers: 3, 0-15 or 1,4,9 (default: the first 16)")
-    dream.add_argument("--steps", type=positive_int, default=100, help="gradient-ascent steps")
-    dream.add_argument("--size", type=positive_int, help="square side of the dreamed images "
-                       "(default: the model's input size)")
-    sub.choices["maps"].add_argument("--max-maps", type=positive_int, help="maps to draw per stage")
+    dream.add_argument("--steps", type=int_in(1, MAX_DREAM_STEPS), default=100,
+                       help=f"gradient-ascent steps (default 100, at most {MAX_DREAM_STEPS:,})")
+    dream.add_argument("--size", type=int_in(1, MAX_DREAM_SIDE), help="square side of the dreamed images "
+                       f"(default: the model's input size; at most {MAX_DREAM_SIDE})")
+    sub.choices["maps"].add_argument("--max-maps", type=int_in(1, MAX_MAPS),
+                                     help=f"maps to draw per stage (at most {MAX_MAPS})")
 
 
 def run(args) -> int:
@@ -94,21 +96,29 @@ def _dream(clf, args):
     return plot_dream(result), f"dream-{_safe(result.layer)}.png"
 
 
+MAX_FILTERS = 256     # filters in one dream grid (each is an image optimised in the batch)
+
+
 def parse_filters(text: str | None) -> list[int] | None:
     """'3' -> [3]; '0-3' -> [0, 1, 2, 3]; '1,4,9' -> [1, 4, 9]; None -> None (the default)."""
     from convnet.errors import ConfigError
 
     if text is None:
         return None
+    shown = text if len(text) <= 40 else text[:40] + "..."
     out = []
     try:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
-            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+            first, last = int(lo), int(hi) if hi else int(lo)
+            # counted before the range is made: 0-100000000000 must not become a list
+            if len(out) + max(0, last - first + 1) > MAX_FILTERS:
+                raise ConfigError(f"--filter {shown!r}: more than {MAX_FILTERS} filters (the cap)")
+            out += range(first, last + 1)
     except ValueError:
-        raise ConfigError(f"--filter {text!r}: give numbers like 3, 0-15 or 1,4,9") from None
-    if not out or len(out) > 256:
-        raise ConfigError(f"--filter {text!r}: give between 1 and 256 filters")
+        raise ConfigError(f"--filter {shown!r}: give numbers like 3, 0-15 or 1,4,9") from None
+    if not out:
+        raise ConfigError(f"--filter {shown!r}: give between 1 and {MAX_FILTERS} filters")
     return out
 
 
