@@ -183,6 +183,8 @@ def test_every_model_trains(name):
         model = create(name, classes, channels)
     device = "meta" if on_meta else "cpu"
     x = torch.randn(2, channels, *size, device=device)
+    if hasattr(model, "example_input"):       # models that read something else than images (token ids)
+        x = model.example_input(2).to(device)
     y = torch.tensor([1, 5], device=device)
     model.train()
     if hasattr(model, "training_loss"):
@@ -192,11 +194,11 @@ def test_every_model_trains(name):
         loss = torch.nn.functional.cross_entropy(logits, y)
     loss.backward()
     assert logits.shape == (2, classes)
-    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    missing = [n for n, p in model.named_parameters() if p.grad is None and p.requires_grad]  # frozen: by design
     assert not missing, f"no gradient for {missing[:5]}"
     if not on_meta:
         assert torch.isfinite(loss) and torch.isfinite(logits).all()
-        bad = [n for n, p in model.named_parameters() if not torch.isfinite(p.grad).all()]
+        bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
         assert not bad, f"non-finite gradient in {bad[:5]}"
         model.eval()
         with torch.no_grad():

@@ -106,6 +106,10 @@ class KimCNN(nn.Module):
             out.append((w, value, k - (w - 1)))
         return out
 
+    def example_input(self, batch: int = 2, length: int = 50) -> torch.Tensor:
+        """Random token ids [batch, length] (no padding), for tests and tools that need an input."""
+        return torch.randint(self.pad_index + 1, self.embed.num_embeddings, (batch, length))
+
     @torch.no_grad()
     def after_step(self) -> None:
         """Kim's constraint: rescale each class's weight vector to norm max_norm if longer."""

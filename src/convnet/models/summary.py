@@ -185,6 +185,8 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int], name: str = "
             m.forward = identity      # PyTorch's meta batch norm is slow (0.08 s a layer); same shape
     device = next(model.parameters(), torch.empty(0, device="meta")).device
     x = torch.empty(1, *input_shape, device=device)
+    if hasattr(model, "example_input"):       # a model that reads token ids, not pixels (kimcnn)
+        x = model.example_input(1, input_shape[-1]).to(device)
     try:
         with tracker:
             tracker.set(x, Tag(1, 1))
