@@ -60,7 +60,7 @@ def make_run(name: str, folder: Path) -> Path:
     run = folder / name
     run.mkdir()
     pre = Preprocess(channels, size, (0.5,) * channels, (0.25,) * channels)
-    runs.write_config(run, {"train": {"amp": "auto", "channels_last": True},
+    runs.RunDir(run).write_config({"train": {"amp": "auto", "channels_last": True},
                             "model": {"name": name, "num_classes": classes, "in_channels": channels},
                             "preprocess": pre.to_dict(), "classes": [f"class {i}" for i in range(classes)]})
     runs.save_weights(run, model)

@@ -53,16 +53,22 @@ def main() -> None:
     model = model.to(memory_format=torch.channels_last)
     preprocess = Preprocess(1, (28, 28), *channel_stats(ds.train))
     run = Path(tempfile.mkdtemp(prefix="bench-visualize-"))
-    runs.write_config(run, {"train": {"amp": "off"}, "model": {"name": "convnet", "num_classes": 10, "in_channels": 1},
+    runs.RunDir(run).write_config({"train": {"amp": "off"}, "model": {"name": "convnet", "num_classes": 10, "in_channels": 1},
                             "preprocess": preprocess.to_dict(), "classes": ds.classes, "data": ds.source})
     runs.save_weights(run, model)
-    for epoch in range(1, 9):
-        runs.append_metrics(run, {"epoch": epoch, "train_loss": 1 / epoch, "train_accuracy": 1 - 0.5 / epoch,
-                                  "test_loss": 1.1 / epoch, "test_accuracy": 1 - 0.55 / epoch})
+    history = [{"epoch": epoch, "train_loss": 1 / epoch, "train_accuracy": 1 - 0.5 / epoch,
+                "test_loss": 1.1 / epoch, "test_accuracy": 1 - 0.55 / epoch} for epoch in range(1, 9)]
+    runs.RunDir(run).save_checkpoint(8, 0.0, model, {}, history)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeat}")
 
-    rows = [("per-run plots, 10,000 test images (train() calls this)",
-             lambda: write_run_artifacts(run, model, ds.test, preprocess, hw, ds.classes))]
+    from convnet.tasks.classify import evaluate
+    from convnet.training.loop import TrainResult
+
+    def plots():     # what `convnet train` does after training: one evaluation, then the pictures
+        final = evaluate(model, ds.test, preprocess, hw, 10, keep_probabilities=True)
+        write_run_artifacts(TrainResult(run, None, final=final, test_split=ds.test, classes=ds.classes))
+
+    rows = [("per-run plots, 10,000 test images (train() calls this)", plots)]
     clf = load_run(run)
     image = Path(args.shared) / "images" / "chelsea.png"
     raw, x = image_batch(clf, image)

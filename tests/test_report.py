@@ -63,12 +63,16 @@ def test_most_confidently_wrong_are_wrong_and_sorted(fashion_run):
 
 def test_a_failure_drawing_plots_is_a_warning_not_a_lost_run(tmp_path):
     from convnet.data.tensors import TensorData
+    from convnet.tasks.metrics import Evaluation
+    from convnet.training.loop import TrainResult
     from convnet.visualize.artifacts import write_run_artifacts
 
     said = []
     broken = TensorData(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64))
-    result = write_run_artifacts(tmp_path, model=None, test=broken, preprocess=None, hw=None,
-                                 classes=["a", "b"], log=said.append)
+    final = Evaluation(n=4, loss=0.0, accuracy=1.0, confusion=torch.zeros(3, 3, dtype=torch.int64),
+                       probabilities=torch.full((4, 3), 1 / 3), labels=broken.labels)   # 3 columns, 2 names
+    result = write_run_artifacts(TrainResult(tmp_path, None, final=final, test_split=broken,
+                                             classes=["a", "b"]), log=said.append)
     assert result is None
     assert len(said) == 1 and said[0].startswith("warning: could not draw the run's plots")
     assert (tmp_path / "plots" / "curves.png").is_file()           # what could be drawn was drawn

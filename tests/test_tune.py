@@ -363,12 +363,11 @@ def test_model_training_defaults_sit_between_flags_and_project_defaults(tmp_path
     """CapsNet registers Adam at lr 1e-3: `train --model capsnet` uses it, a flag or a config
     file value replaces it, and other models keep the project's SGD."""
     from convnet.cli.main import build_parser
-    from convnet.training.configfile import merge_config_file
+    from convnet.cli.train import config_from_args
 
     def merged(argv, path=None):
-        args = build_parser().parse_args(["train", *argv])
-        merge_config_file(args, path, log=print)
-        return args
+        args = build_parser().parse_args(["train", *argv, *(["--config", path] if path else [])])
+        return config_from_args(args, log=print)[0]
 
     args = merged(["--model", "capsnet"])
     assert (args.optimizer, args.lr, args.batch_size, args.epochs) == ("adamw", 1e-3, 64, 8)

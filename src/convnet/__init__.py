@@ -20,11 +20,16 @@ def train(resume=None, log=print, **options):
     (a field left out takes the model's registered training default, then TrainConfig's).
     `resume=RUN_DIR` continues a stopped run; `log` receives the progress lines.
 
-    Returns a `convnet.training.loop.TrainResult` (run_dir, test metrics, history, seconds)."""
-    from convnet.training.config import config_for_model
+    Returns a `convnet.training.loop.TrainResult` (run_dir, test metrics, history, seconds);
+    the run's plots are drawn into RUN_DIR/plots as `convnet train` draws them."""
+    from convnet.training.config import TrainConfig, config_for_model
     from convnet.training.loop import train as _train
+    from convnet.visualize.artifacts import write_run_artifacts
 
-    return _train(config_for_model(**options), resume=resume, log=log)
+    cfg = TrainConfig(progress=options.get("progress", True)) if resume else config_for_model(**options)
+    result = _train(cfg, resume=resume, log=log)
+    write_run_artifacts(result, log=log)
+    return result
 
 
 def load(run_dir, device="auto"):

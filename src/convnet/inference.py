@@ -14,7 +14,6 @@ import torch
 from convnet.data.batches import Preprocess
 from convnet.data.images import open_image
 from convnet.errors import DataError
-from convnet.models import get_spec
 from convnet.training import runs
 from convnet.training.hardware import Hardware, resolve
 
@@ -40,21 +39,17 @@ class Classifier:
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "auto") -> "Classifier":
-        run_dir = Path(run_dir)
-        config = runs.read_config(run_dir)
-        try:
-            model_cfg, pre, classes = config["model"], config["preprocess"], config["classes"]
-        except KeyError as e:
-            raise DataError(f"{run_dir}/config.json lacks {e.args[0]!r}") from None
-        hw = resolve(device, config.get("train", {}).get("amp", "auto"),
-                     config.get("train", {}).get("channels_last", True))
-        model = get_spec(model_cfg["name"]).build(model_cfg["num_classes"], model_cfg["in_channels"],
-                                                  **model_cfg.get("kwargs", {}))
-        runs.load_weights(run_dir, model)
+        run = runs.RunDir.open(run_dir)
+        if run.task != "classify":
+            raise DataError(f"{run_dir} is a {run.task} run, not an image classifier; "
+                            f"`convnet predict` and `convnet eval` read it")
+        train = run.config.get("train", {})
+        hw = resolve(device, train.get("amp", "auto"), train.get("channels_last", True))
+        model = run.build_model()
         model = model.to(hw.device)
         if hw.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        return cls(model, Preprocess.from_dict(pre), classes, hw, config, run_dir)
+        return cls(model, run.preprocess(), run.classes, hw, run.config, run.path)
 
     @property
     def mode(self) -> str:
@@ -77,8 +72,13 @@ class Classifier:
         return torch.from_numpy(array.copy()).permute(2, 0, 1)          # [H, W, C] -> [C, H, W]
 
     @torch.no_grad()
-    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        """uint8 [B, C, H, W] -> float [B, K] class probabilities."""
+    def probabilities(self, batch) -> torch.Tensor:
+        """uint8 [B, C, H, W] (a tensor or a NumPy array) -> float [B, K] class probabilities."""
+        if isinstance(batch, np.ndarray):
+            batch = torch.from_numpy(np.ascontiguousarray(batch))
+        if batch.dtype != torch.uint8 or batch.dim() != 4:
+            raise DataError(f"probabilities() takes uint8 images [B, C, H, W], got {batch.dtype} "
+                            f"{tuple(batch.shape)}")
         x = self.preprocess(batch, self.hw.device, self.hw.channels_last)
         with self.hw.autocast():
             logits = self.model(x)

@@ -35,6 +35,9 @@ def run(args) -> int:
     out = Path(args.out)
     cfg = TrainConfig(data="digits", epochs=args.epochs, out=str(out))   # validated before any move
     result = _train_replacing(cfg, out)
+    from convnet.visualize.artifacts import write_run_artifacts
+
+    write_run_artifacts(result, log=print)
     test = load_dataset("digits").test
     with tempfile.TemporaryDirectory() as tmp:
         sample = Path(tmp) / "digit.png"

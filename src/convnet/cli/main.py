@@ -21,6 +21,7 @@ VERBS = {
     "predict": "convnet.cli.predict",
     "demo": "convnet.cli.demo",
     "models": "convnet.cli.models",
+    "tasks": "convnet.cli.tasks",
     "summary": "convnet.cli.summary",
     "explain": "convnet.cli.explain",
     "tune": "convnet.cli.tune",

@@ -22,6 +22,17 @@ positive_int = _int_at_least(1, "must be at least 1")
 non_negative_int = _int_at_least(0, "must not be negative")
 
 
+def whole_number(text: str) -> int:
+    """Any whole number that fits in 64 bits (seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not -2**63 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{value} is too large (at most {2**63 - 1})")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = _float(text)
     if not value > 0:
@@ -62,3 +73,10 @@ def add_data_arguments(p: argparse.ArgumentParser, default: str | None = "digits
     p.add_argument("--data-dir", metavar="DIR",
                    help="folder with the IDX files for mnist/fashion-mnist; without it they are "
                         "downloaded into $CONVNET_DATA or the user cache")
+
+
+def device_name(text: str) -> str:
+    """auto, cpu, cuda, cuda:N or mps (whether it is there is checked when it is used)."""
+    if text in ("auto", "cpu", "cuda", "mps") or text.startswith("cuda:") and text[5:].isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"unknown device {text!r} (choose auto, cpu, cuda, cuda:N or mps)")

@@ -1,18 +1,16 @@
 """Training options from a YAML file (`convnet train --config FILE.yaml`), checked key by key.
 
-Every key is a TrainConfig field; its value must have the field's type. On the command
-line a flag that was given wins over the file, a flag left out takes the file's value,
-and a key missing from both takes TrainConfig's default."""
+Every key is a TrainConfig field; its value must have the field's type (and then passes
+TrainConfig.validate, the same rules as the flags). How the file's values meet the flags and
+the defaults is training/config.py's resolve_options."""
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import fields
 from pathlib import Path
 
 from convnet.errors import ConfigError
 
-UNSET = argparse.SUPPRESS  # a default argparse keeps as is, so an unset flag stays recognisable
 _TYPES = {"int": (int,), "float": (float, int), "str": (str,), "bool": (bool,), "dict": (dict,)}
 
 
@@ -67,42 +65,3 @@ def read_yaml(path: Path, what: str):
         raise ConfigError(f"{path}: {what} refused: {e}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-
-
-def hide_defaults(p: argparse.ArgumentParser) -> None:
-    """Make every TrainConfig flag's default UNSET, remembering the real one, so that run()
-    can tell a flag given on the command line (even with the default's value) from one left out."""
-    names = set(field_types())
-    defaults = {}
-    for action in p._actions:
-        if action.dest in names:
-            defaults[action.dest] = action.default
-            action.default = UNSET
-    p.set_defaults(_train_defaults=defaults)
-
-
-def merge_config_file(args: argparse.Namespace, path: str | None, log=None) -> dict:
-    """Fill args' unset flags from the file, else the model's registered training defaults,
-    else the project's; return the file's other keys (those without a flag, such as
-    model_kwargs). `log` hears which of the model's defaults were used."""
-    from convnet.training.config import model_training_defaults
-
-    values = read_config_file(path) if path else {}
-    defaults = getattr(args, "_train_defaults", {})
-    model = getattr(args, "model", values.get("model", defaults.get("model")))
-    own = model_training_defaults(model) if model and not getattr(args, "resume", None) else {}
-    used = {}
-    for dest, default in defaults.items():
-        if hasattr(args, dest):
-            continue
-        if dest in values:                     # flag not given: the file,
-            setattr(args, dest, values[dest])
-        elif dest in own:                      # then the model's own default,
-            setattr(args, dest, own[dest])
-            used[dest] = own[dest]
-        else:                                  # then the project's
-            setattr(args, dest, default)
-    if used and log is not None:
-        log(f"{model} trains with its own defaults: "
-            + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in used.items()) + " (flags override them)")
-    return {k: v for k, v in values.items() if k not in defaults}

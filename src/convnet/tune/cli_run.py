@@ -65,12 +65,11 @@ def base_config(args, space) -> dict:
         raise ConfigError(f"the space tunes the architecture of the convnet family; --model {args.model!r} "
                           "cannot take those keys (drop --model, or the architecture keys)")
     threads = args.threads or (max(1, (os.cpu_count() or 1) // args.workers) if args.workers > 1 else None)
-    cfg = TrainConfig(model=args.model, data=args.data, data_dir=args.data_dir, input_size=args.input_size,
-                      val_fraction=args.val_fraction, device=args.device, threads=threads, seed=args.seed,
-                      progress=False)
-    base = cfg.to_dict()
-    for key in ("out", "progress", "model_kwargs"):
-        base.pop(key)
+    # only what the command line says: each trial puts the model's registered training
+    # defaults (resolve_options) under these and the sampled values
+    base = {"model": args.model, "data": args.data, "data_dir": args.data_dir, "input_size": args.input_size,
+            "val_fraction": args.val_fraction, "device": args.device, "threads": threads, "seed": args.seed}
+    TrainConfig(**base)                   # refuse a bad value now, not in every trial
     return base
 
 

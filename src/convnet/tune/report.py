@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 from convnet.fileio import atomic_write_bytes, atomic_write_json
+from convnet.training.runs import WEIGHTS
 from convnet.tune.space import describe
 
 PLOTS = {"history.png": "plot_optimization_history", "importance.png": "plot_param_importances",
@@ -84,7 +85,7 @@ def evaluate_best(out: Path, study, trial) -> dict:
     result = {"study": study.study_name, "trial": trial.number, "val_accuracy": trial.value,
               "params": trial.params, "run_dir": trial.user_attrs.get("run_dir")}
     run_dir = Path(result["run_dir"] or "")
-    if not (run_dir / "model.safetensors").is_file():
+    if not (run_dir / WEIGHTS).is_file():
         result["note"] = f"the best trial's run dir {run_dir} is on another machine; test not evaluated here"
         atomic_write_json(best_json, result)
         return result
@@ -94,18 +95,17 @@ def evaluate_best(out: Path, study, trial) -> dict:
 
 
 def test_split_accuracy(run_dir: Path) -> dict:
-    from convnet.data.sources import load_dataset
-    from convnet.inference import Classifier
-    from convnet.training.evaluate import evaluate
+    from convnet.tasks import get_task
+    from convnet.training.hardware import resolve
+    from convnet.training.runs import RunDir
 
-    clf = Classifier.load(run_dir)
-    train = clf.config["train"]
-    ds = load_dataset(train["data"], train.get("data_dir"), size=tuple(clf.preprocess.size),
-                      seed=train["seed"], progress=False)
+    run = RunDir.open(run_dir)
+    task = get_task(run.task)
+    ds = run.dataset(task)
     if ds.test is None:
         return {"note": "the data set has no test split"}
-    ev = evaluate(clf.model, ds.test, clf.preprocess, clf.hw, len(clf.classes))
-    return {"test_accuracy": ev.accuracy, "test_loss": ev.loss, "test_images": ev.n}
+    ev = task.evaluate(run.build_model(task), ds.test, run.config, resolve("auto", "off", False))
+    return {"test_accuracy": ev.metrics[task.metric], "test_loss": ev.loss, "test_images": ev.n}
 
 
 def write_plots(out: Path, study) -> list[str]:

@@ -140,7 +140,7 @@ def budget_left(study, budget: int) -> bool:
 def make_objective(study, tuning: Tuning, budget: int, on_result):
     import optuna
 
-    from convnet.training.config import TrainConfig
+    from convnet.training.config import resolve_options
     from convnet.training.loop import train
 
     size = tuning.base.get("input_size") or 28
@@ -163,7 +163,7 @@ def make_objective(study, tuning: Tuning, budget: int, on_result):
             return fail(trial, f"the architecture shrinks {size}x{size} input to nothing")
         t0 = time.perf_counter()
         try:
-            cfg = TrainConfig.from_dict(values)
+            cfg = resolve_options(values)[0]          # the model's registered defaults under them
             result = train(cfg, log=lambda *_: None, on_epoch=lambda r: report(trial, r, cfg.epochs),
                            evaluate_test=False)
         except optuna.TrialPruned:

@@ -1,0 +1,120 @@
+"""The two engines that take a training step: PyTorch (autograd, any optimiser, AMP) and the
+NumPy reference engine (convnet.reference: forward and backward written out, SGD).
+
+The loop sees only this interface, so it is the same loop for both:
+
+    engine.step(batch) -> (loss: 0-d tensor, Tally)   one forward, backward and update
+    engine.lr                                        the learning rate that step used
+    engine.module()                                  a torch module holding the current weights
+                                                     (what is evaluated and checkpointed)
+    engine.state_dict() / load_state_dict(d)         optimiser (and schedule) state, for resume
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from convnet.errors import ConfigError
+from convnet.training.optim import make_optimizer, make_schedule
+
+ENGINES = ("torch", "reference")
+
+
+def make_engine(name: str, task, model: torch.nn.Module, cfg, hw, total_steps: int):
+    if name not in ENGINES:
+        raise ConfigError(f"unknown engine {name!r} (choose {', '.join(ENGINES)})")
+    if name not in task.engines:
+        raise ConfigError(f"the {task.name} task trains with the {' or '.join(task.engines)} engine, "
+                          f"not {name!r}")
+    return (TorchEngine if name == "torch" else ReferenceEngine)(task, model, cfg, hw, total_steps)
+
+
+class TorchEngine:
+    def __init__(self, task, model, cfg, hw, total_steps: int):
+        self.task, self.model, self.cfg, self.hw = task, model, cfg, hw
+        self.opt = make_optimizer(model, cfg)
+        self.sched = make_schedule(self.opt, cfg, total_steps)
+        self.scaler = torch.amp.GradScaler(hw.device.type, enabled=hw.amp_dtype == torch.float16)
+        self.lr, self.steps = self.opt.param_groups[0]["lr"], 0
+
+    def step(self, batch):
+        self.model.train()
+        with self.hw.autocast():
+            loss, tally = self.task.loss(self.model, batch, self.cfg)
+        if not torch.isfinite(loss):
+            raise ConfigError(f"the loss became {loss.item()} at step {self.steps + 1}: the learning "
+                              f"rate {self.cfg.resolved_lr()} is probably too high")
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.lr = self.opt.param_groups[0]["lr"]       # the rate this step uses, before the schedule moves
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        if hasattr(self.model, "after_step"):          # e.g. Kim's max-norm constraint
+            self.model.after_step()
+        self.steps += 1
+        return loss.detach(), tally
+
+    def module(self) -> torch.nn.Module:
+        return self.model
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                "scaler": self.scaler.state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.steps = int(state.get("steps", 0))
+
+
+class ReferenceEngine:
+    """Trains a plain nn.Sequential's twin in NumPy (float32, CPU, SGD), starting from the torch
+    module's initial weights, and copies its weights back into the module whenever the loop
+    evaluates or checkpoints, so both engines leave the same run directory."""
+
+    def __init__(self, task, model, cfg, hw, total_steps: int):
+        from convnet import reference as ref
+        from convnet.reference.threads import set_blas_threads
+        from convnet.reference_bridge import from_torch
+
+        if cfg.optimizer != "sgd":
+            raise ConfigError(f"--engine reference trains with sgd only, not {cfg.optimizer!r}")
+        set_blas_threads(cfg.threads or 1)        # small matmuls: one BLAS thread unless asked (threads.py)
+        self.task, self.torch_model, self.cfg, self.total = task, model, cfg, total_steps
+        self.net = from_torch(model, cfg.seed)      # same architecture, names and init
+        self.opt = ref.SGD(self.net.parameters(), cfg.resolved_lr(), cfg.momentum, cfg.weight_decay,
+                           nesterov=cfg.momentum > 0)
+        self.lr, self.steps = cfg.resolved_lr(), 0
+
+    def step(self, batch):
+        from convnet import reference as ref
+        from convnet.reference.trainer import train_step
+        from convnet.tasks.base import Tally
+
+        x, y = batch
+        self.opt.lr = self.lr = ref.learning_rate(self.steps, self.total, self.cfg.resolved_lr(),
+                                                  self.cfg.schedule, self.cfg.warmup)
+        loss, right = train_step(self.net, x.contiguous().numpy(), y.numpy(), self.opt,
+                                 self.cfg.label_smoothing)
+        self.steps += 1
+        return torch.tensor(loss), Tally(len(y), right)
+
+    def module(self) -> torch.nn.Module:
+        from convnet.reference_bridge import load_reference_into_torch
+
+        load_reference_into_torch(self.net, self.torch_model)
+        return self.torch_model
+
+    def state_dict(self) -> dict:
+        return {"velocity": {k: torch.from_numpy(v.copy()) for k, v in self.opt.velocity.items()},
+                "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        from convnet.reference_bridge import load_torch_into_reference
+
+        load_torch_into_reference(self.torch_model, self.net)       # resumed weights -> NumPy
+        self.opt.velocity = {k: np.ascontiguousarray(v.numpy()) for k, v in state["velocity"].items()}
+        self.steps = int(state["steps"])
