@@ -189,3 +189,15 @@ def test_graph_data_errors_on_the_command_line_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no labelled nodes" in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()                               # nothing half-made
+
+
+def test_show_graph_and_embedding_of_a_run(karate_run, tmp_path, capsys):
+    from convnet.cli.main import main
+
+    assert main(["show", "graph", str(karate_run), "--out", str(tmp_path / "g.png")]) == 0
+    assert main(["show", "embedding", str(karate_run), "--out", str(tmp_path / "e.png")]) == 0
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "e.png").stat().st_size > 0
+    out = capsys.readouterr().out
+    assert "karate: predicted class (34 nodes;" in out and "hidden layer of 16 units" in out
+    assert main(["show", "graph", str(karate_run), "--nodes", "99"]) == 2
+    assert "node '99' is not in the graph karate" in capsys.readouterr().err

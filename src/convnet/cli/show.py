@@ -1,4 +1,4 @@
-"""convnet show filters|maps|gradcam|dream: pictures of what a trained network does."""
+"""convnet show filters|maps|gradcam|dream|graph|embedding: pictures of what a trained network does."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ WHAT = {
     "maps": "the activation maps of one image at each conv, activation and pooling stage",
     "gradcam": "Grad-CAM heat map and gradient saliency of one image",
     "dream": "the input pattern that most excites each of a grid of filters",
+    "graph": "graph runs: the graph coloured by predicted class, misclassified nodes ringed",
+    "embedding": "graph runs: the hidden layer of every node on its 2 principal components",
 }
 
 
@@ -40,13 +42,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        f"(default: the model's input size; at most {MAX_DREAM_SIDE})")
     sub.choices["maps"].add_argument("--max-maps", type=int_in(1, MAX_MAPS),
                                      help=f"maps to draw per stage (at most {MAX_MAPS})")
+    sub.choices["graph"].add_argument("--nodes", nargs="+", metavar="ID",
+                                      help="draw a sample around these nodes (big graphs; default: the best-linked one)")
+    sub.choices["graph"].add_argument("--max-nodes", type=int_in(1, 5000), default=400,
+                                      help="nodes in the drawing of a big graph (default 400, at most 5,000)")
 
 
 def run(args) -> int:
     from convnet.visualize.common import load_run, save_figure
 
-    clf = load_run(args.run_dir, args.device)
-    fig, default_name = globals()[f"_{args.what}"](clf, args)
+    if args.what in ("graph", "embedding"):
+        from convnet.visualize.graph import draw_run
+
+        fig, default_name, line = draw_run(args.run_dir, args.what, getattr(args, "nodes", None),
+                                           getattr(args, "max_nodes", 400), args.device)
+        print(line)
+    else:
+        clf = load_run(args.run_dir, args.device)
+        fig, default_name = globals()[f"_{args.what}"](clf, args)
     out = Path(args.out) if args.out else Path(args.run_dir) / "show" / default_name
     save_figure(fig, out)
     print(f"wrote {out}")

@@ -88,9 +88,11 @@ def symmetric_edges(pairs: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def load_graph(data: str, data_dir: str | None = None, *, seed: int = 0, val_fraction: float = 0.0) -> Graph:
-    """`--data cora|citeseer|pubmed|karate` or a folder (Planetoid files or CSV) -> Graph."""
+    """`--data cora|citeseer|pubmed|karate` (or NAME with --data-dir holding ind.NAME.*), or a
+    folder of Planetoid or CSV files -> Graph."""
     name = data.lower()
-    if name in PLANETOID:
+    if name in PLANETOID or (data_dir and (Path(data_dir) / f"ind.{data}.graph").is_file()):
+        name = name if name in PLANETOID else data
         from convnet.graph.planetoid import planetoid_folder, read_planetoid
 
         return read_planetoid(planetoid_folder(name, data_dir), name).check()
@@ -113,11 +115,8 @@ def load_graph(data: str, data_dir: str | None = None, *, seed: int = 0, val_fra
 
 def planetoid_name(folder: Path) -> str | None:
     """'cora' for a folder holding ind.cora.graph (any Planetoid name), else None."""
-    hits = sorted(folder.glob("ind.*.graph")) if folder.is_dir() else []
-    return hits[0].name[len("ind."):-len(".graph")] if hits else None
-
-
-def is_graph_folder(path: Path) -> bool:
-    from convnet.graph.csvgraph import EDGE_FILES
-
-    return path.is_dir() and (planetoid_name(path) is not None or any((path / f).is_file() for f in EDGE_FILES))
+    names = sorted(p.name[len("ind."):-len(".graph")] for p in folder.glob("ind.*.graph")) if folder.is_dir() else []
+    if len(names) > 1:
+        raise DataError(f"{folder} holds several Planetoid graphs ({', '.join(names)}): "
+                        f"pass --data {names[0]} --data-dir {folder}")
+    return names[0] if names else None

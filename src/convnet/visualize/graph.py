@@ -124,3 +124,29 @@ def plot_embedding(graph, hidden: torch.Tensor, probabilities: torch.Tensor):
     ax.legend(fontsize=7, markerscale=2)
     ax.set_title(f"{graph.name}: the hidden layer ({hidden.shape[1]} units) on its 2 principal components")
     return fig
+
+
+def draw_run(run_dir, what: str, nodes: list[str] | None = None, max_nodes: int = 400, device: str = "cpu"):
+    """`convnet show graph|embedding RUN_DIR`: (figure, default file name, one line to print)."""
+    from convnet.errors import ConfigError
+    from convnet.tasks import get_task
+    from convnet.training.hardware import resolve
+    from convnet.training.runs import RunDir
+
+    run = RunDir.open(run_dir)
+    if run.task != "graph":
+        raise ConfigError(f"show {what} draws runs of the graph task; {run_dir} is a {run.task} run")
+    task, hw = get_task("graph"), resolve(device, "off", False)
+    ds = run.dataset(task)
+    probabilities, hidden = outputs(run.build_model(task).to(hw.device), ds, hw)
+    g = ds.graph
+    if what == "embedding":
+        return plot_embedding(g, hidden, probabilities), "embedding.png", \
+            f"{g.num_nodes:,} nodes, hidden layer of {hidden.shape[1]} units"
+    where = {name: i for i, name in enumerate(g.ids())}
+    missing = [s for s in nodes or [] if s not in where]
+    if missing:
+        raise DataError(f"node {missing[0]!r} is not in the graph {g.name} ({g.num_nodes:,} nodes)")
+    around = [where[s] for s in nodes] if nodes else None
+    fig = plot_graph(g, probabilities, around, max_nodes)
+    return fig, "graph.png", fig.axes[0].get_title()
