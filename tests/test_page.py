@@ -140,3 +140,13 @@ def test_page_loads_nothing_from_outside(server, browser):
     assert sources and all(s.startswith(server) or s.startswith("data:") for s in sources), sources
     csp = httpx.get(server + "/").headers["content-security-policy"]
     assert "default-src 'self'" in csp
+
+
+def test_the_empty_page_shows_no_broken_image(server, browser):
+    browser.get(server + "/")
+    broken = browser.execute_script(
+        "return [...document.querySelectorAll('img')]"
+        ".filter(e => !(e.complete && e.naturalWidth > 0))"           # not a loaded picture
+        ".filter(e => getComputedStyle(e).visibility !== 'hidden' && e.getClientRects().length > 0)"
+        ".map(e => e.id || e.alt)")
+    assert broken == []

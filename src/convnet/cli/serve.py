@@ -31,6 +31,24 @@ def upload_mib(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    value = positive_float(text)
+    if value > 3600:
+        raise argparse.ArgumentTypeError(f"{value:g} is more than 3600 seconds (the cap)")
+    return value
+
+
+def allowed_hosts(host: str, extra: list[str]) -> set[str]:
+    """The Host header names to answer: the loopback names for a loopback --host, the --host
+    itself otherwise, any name for a wildcard address (the server's names are not known)."""
+    from convnet.serve.app import host_name
+
+    if host in ("0.0.0.0", "::", ""):
+        return {"*"}
+    names = set(LOOPBACK) if host in LOOPBACK else {host_name(host)}
+    return names | {host_name(h) if h != "*" else "*" for h in extra}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or an .onnx file with --runtime onnx")
     p.add_argument("--host", default="127.0.0.1",
@@ -50,6 +68,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="images allowed to wait; beyond it requests get 503 (default 256)")
     p.add_argument("--max-upload-mb", type=upload_mib, default=10.0,
                    help=f"largest request body in MiB; larger get 413 (default 10, at most {MAX_UPLOAD_MIB:,})")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host header name to answer besides the defaults (repeatable; '*': any). "
+                        "Default: localhost, 127.0.0.1 and ::1 for a loopback --host, else --host itself "
+                        "(any name when listening on every address)")
+    p.add_argument("--header-timeout", type=seconds, default=10.0,
+                   help="seconds a client has to send a request's headers (default 10)")
+    p.add_argument("--body-timeout", type=seconds, default=60.0,
+                   help="seconds a client has to send a request's body after its headers (default 60)")
+    p.add_argument("--max-connections-per-client", type=int_in(1, 4096), default=64, metavar="N",
+                   help="open connections one client address may hold; more are refused (default 64)")
 
 
 def run(args) -> int:
@@ -60,20 +88,26 @@ def run(args) -> int:
     from convnet.errors import ConfigError
     from convnet.export import load_classifier
     from convnet.serve.app import Limits, create_app
+    from convnet.serve.protocol import Guards, guarded_protocol
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)       # before loading: onnxruntime reads it too
     clf = load_classifier(args.run_dir, args.runtime, device=args.device)
+    # Requests in flight beyond max_in_flight get the app's 503, so a burst of uploads cannot
+    # exhaust memory; below it, requests beyond --max-queue get the batcher's 503. Only
+    # requests with complete headers count: connections are bounded by serve/protocol.py.
     limits = Limits(max_upload=int(args.max_upload_mb * 2**20), max_batch=args.max_batch,
-                    max_wait=args.max_wait_ms / 1000, max_queue=args.max_queue)
+                    max_wait=args.max_wait_ms / 1000, max_queue=args.max_queue,
+                    max_in_flight=max(64, args.max_queue + 16))
+    guards = Guards(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                    per_client=args.max_connections_per_client)
     sock = _bind(args.host, args.port, ConfigError)
     host, port = sock.getsockname()[:2]
-    # Open connections beyond this many get uvicorn's own 503, so a burst of uploads cannot
-    # exhaust memory; below it, requests beyond --max-queue get the app's 503.
-    config = uvicorn.Config(create_app(clf, limits), log_level="error", access_log=False,
-                            limit_concurrency=max(64, args.max_queue + 16), timeout_keep_alive=5)
+    app = create_app(clf, limits, allowed_hosts(args.host, args.allowed_host))
+    config = uvicorn.Config(app, log_level="error", access_log=False, http=guarded_protocol(guards),
+                            timeout_keep_alive=5)
     if args.host not in LOOPBACK:
         print(f"warning: listening on {args.host}: other machines can reach this server")
     shown = f"[{host}]" if ":" in host else host

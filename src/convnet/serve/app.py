@@ -1,6 +1,10 @@
 """The FastAPI app: /predict, /inspect, /model, /health, the page at /, the OpenAPI document.
 
-Nothing here takes a path or URL from a client: the model is fixed when the app is built."""
+Nothing here takes a path or URL from a client: the model is fixed when the app is built.
+Every error answer is JSON {"detail": "one line"}. Two plain ASGI guards sit in front: the
+Host header must be one this server answers to (so a web page on another site cannot reach
+a loopback server through DNS rebinding), and beyond `max_in_flight` requests whose headers
+are complete the answer is 503 (idle connections, bounded in serve/protocol.py, do not count)."""
 
 from __future__ import annotations
 
@@ -11,11 +15,13 @@ from typing import Any
 
 import torch
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 
 from convnet.data.images import open_image
 from convnet.errors import DataError
@@ -36,6 +42,7 @@ class Limits:
     max_batch: int = 32             # images in one forward pass (and in one request)
     max_wait: float = 0.01          # seconds a forward pass waits for more images
     max_queue: int = 256            # images waiting; more get 503
+    max_in_flight: int | None = None  # requests being handled at once; more get 503 (None: no cap)
 
 
 class Error(BaseModel):
@@ -91,7 +98,8 @@ UPLOAD = {"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
-def create_app(clf, limits: Limits | None = None) -> FastAPI:
+def create_app(clf, limits: Limits | None = None, allowed_hosts: set[str] | None = None) -> FastAPI:
+    """The app for `clf`. allowed_hosts: the Host header names answered (None: any)."""
     limits = limits or Limits()
     batcher = Batcher(clf.probabilities, limits.max_batch, limits.max_wait, limits.max_queue)
 
@@ -107,6 +115,14 @@ def create_app(clf, limits: Limits | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(SecurityHeaders)
+    in_flight = RequestCount()
+    app.add_middleware(InFlightLimit, limit=limits.max_in_flight, counter=in_flight)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=allowed_hosts)   # added last: runs first
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line_validation_error(request, exc):
+        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -114,7 +130,9 @@ def create_app(clf, limits: Limits | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "queued": batcher.queued, **batcher.stats.to_dict()}
+        # in_flight: the other requests being handled now (this one not counted)
+        return {"status": "ok", "queued": batcher.queued, "in_flight": in_flight.value - 1,
+                **batcher.stats.to_dict()}
 
     @app.get("/model", response_model=ModelInfo)
     async def model() -> ModelInfo:
@@ -173,6 +191,74 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+async def _json_error(call, status: int, detail: str, headers: tuple = ()) -> None:
+    """Answer a plain ASGI call (scope, receive, send) with the app's error form, {"detail": "..."}."""
+    await JSONResponse({"detail": detail}, status_code=status, headers=dict(headers))(*call)
+
+
+class HostCheck:
+    """Only Host names in `allowed` (any port): a browser tricked by DNS rebinding into
+    sending a page's requests to this loopback server still sends the attacker's name."""
+
+    def __init__(self, app, allowed: set[str]):
+        self.app, self.allowed = app, {h.lower() for h in allowed}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or "*" in self.allowed:
+            return await self.app(scope, receive, send)
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        if host_name(host) not in self.allowed:
+            shown = host if len(host) <= 60 else host[:60] + "..."
+            return await _json_error((scope, receive, send), 400,
+                                     f"Host {shown!r} is not a name this server answers to "
+                                     "(convnet serve --allowed-host NAME adds one)")
+        await self.app(scope, receive, send)
+
+
+def host_name(host: str) -> str:
+    """'localhost:8000' -> 'localhost', '[::1]:8000' -> '::1', lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+@dataclass
+class RequestCount:
+    value: int = 0
+
+
+class InFlightLimit:
+    """Counts the requests being handled (headers complete, answer not yet sent) in `counter`;
+    beyond `limit` of them (None: no cap) the answer is 503."""
+
+    def __init__(self, app, limit: int | None, counter: RequestCount):
+        self.app, self.limit, self.counter = app, limit, counter
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.limit is not None and self.counter.value >= self.limit:
+            return await _json_error((scope, receive, send), 503,
+                                     f"server busy: {self.counter.value} requests in progress "
+                                     f"(the cap is {self.limit})", (("retry-after", "1"),))
+        self.counter.value += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.counter.value -= 1
+
+
+def validation_message(errors) -> str:
+    """FastAPI's list of validation errors as one line: 'top: Input should be ... (got '0')'."""
+    parts = []
+    for e in errors:
+        where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "body", "path"))
+        got = f" (got {e['input']!r})" if isinstance(e.get("input"), (str, int, float)) else ""
+        parts.append(f"{where or 'request'}: {e.get('msg', 'invalid')}{got}")
+    return "; ".join(parts) or "invalid request"
+
+
 def model_info(clf) -> ModelInfo:
     pre = clf.preprocess
     params = getattr(clf, "parameters", None)
@@ -197,8 +283,10 @@ async def read_uploads(request: Request, limits: Limits) -> list[tuple[str, byte
         body = await read_capped(request.stream(), limits.max_upload)
     except TooLarge as e:
         raise HTTPException(413, str(e)) from None
+    except ClientDisconnect:      # gone mid-upload (or timed out): nobody to answer, nothing to log
+        raise HTTPException(400, "the client disconnected before the body was complete") from None
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        uploads = await _multipart(request, body, limits)
+        uploads = _multipart(request.headers["content-type"], body, limits)
     else:
         uploads = [("body", body)]
     if not uploads or not any(data for _, data in uploads):
@@ -208,32 +296,16 @@ async def read_uploads(request: Request, limits: Limits) -> list[tuple[str, byte
     return uploads
 
 
-async def _multipart(request: Request, body: bytes, limits: Limits) -> list[tuple[str, bytes]]:
-    from starlette.formparsers import MultiPartException
-
-    sent = False
-
-    async def replay():       # the body was already read (under the cap): hand it over again
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+def _multipart(content_type: str, body: bytes, limits: Limits) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each part in field `file`, a filename or not (bytes kept as sent)."""
+    from convnet.serve.multipart import MalformedMultipart, parse
 
     try:
-        form = await Request(request.scope, replay).form(
-            max_files=limits.max_batch + 1, max_fields=limits.max_batch + 16,
-            max_part_size=limits.max_upload)
-    except (MultiPartException, ValueError, KeyError) as e:
-        raise HTTPException(400, f"malformed multipart body: {getattr(e, 'message', e)}") from None
-    uploads = []
-    for i, part in enumerate(form.getlist("file")):
-        if isinstance(part, str):
-            uploads.append((f"file {i}", part.encode("utf-8", "surrogateescape")))
-        else:
-            uploads.append((part.filename or f"file {i}", await part.read()))
-    await form.close()
-    return uploads
+        parts = parse(content_type, body, max_parts=limits.max_batch + 16)
+    except MalformedMultipart as e:
+        raise HTTPException(400, f"malformed multipart body: {e}") from None
+    return [(p.filename or f"file {i}", bytes(p.data))
+            for i, p in enumerate(q for q in parts if q.name == "file")]
 
 
 def decode_all(clf, uploads: list[tuple[str, bytes]]) -> torch.Tensor:

@@ -22,6 +22,7 @@ class ServerProcess:
         self.lines: list[str] = []
         self.url: str | None = None
         self.proc: subprocess.Popen | None = None
+        self.reader: threading.Thread | None = None
 
     def __enter__(self) -> "ServerProcess":
         self.start()
@@ -33,7 +34,8 @@ class ServerProcess:
     def start(self) -> str:
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, env=self.env)
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         deadline = time.monotonic() + self.timeout
         while self.url is None or not self._healthy():
             if self.proc.poll() is not None:
@@ -45,6 +47,7 @@ class ServerProcess:
         return self.url
 
     def stop(self) -> None:
+        """Stop the server; afterwards output() holds everything it printed."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -52,9 +55,12 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.reader is not None:
+            self.reader.join(10)        # the rest of its output, up to the pipe's end
 
-    def output(self) -> str:
-        return "".join(self.lines)[-2000:]
+    def output(self, last: int | None = 2000) -> str:
+        text = "".join(self.lines)
+        return text[-last:] if last else text
 
     def _read(self) -> None:
         for line in self.proc.stdout:
