@@ -177,3 +177,24 @@ def test_short_training_run_learns_a_keyword_rule(tmp_path):
     assert ev.probabilities.shape == (60, 2)
     assert torch.equal(ev.probabilities.argmax(1), torch.tensor([
         p["top"][0]["class"] == "pos" for p in task.predict(model, config, hw, ds.test.texts, top=1)]).long())
+
+
+def test_training_batches_cover_each_sentence_once_in_length_groups():
+    from convnet.text.batches import TextBatches, TextSplit
+
+    rng = torch.Generator().manual_seed(0)
+    ids = [list(range(2, 2 + int(n))) for n in torch.randint(1, 40, (1003,), generator=rng)]
+    split = TextSplit(ids, list(range(1003)), [""] * 1003)
+    b = TextBatches(split, 50, 5, "cpu", shuffle=True, seed=1, drop_last=True)
+    seen = [y for _, labels in b for y in labels.tolist()]
+    assert len(b) == 20 and len(seen) == 1000 == len(set(seen))           # 3 dropped, none twice
+    padded = sum(x.numel() for x, _ in b)
+    words = sum(len(ids[i]) for i in seen)
+    assert padded < 1.25 * words                                          # length groups: little padding
+    again = [y for _, labels in TextBatches(split, 50, 5, "cpu", shuffle=True, seed=1, drop_last=True)
+             for y in labels.tolist()]
+    other = [y for _, labels in TextBatches(split, 50, 5, "cpu", shuffle=True, seed=2, drop_last=True)
+             for y in labels.tolist()]
+    assert again == seen and other != seen
+    whole = TextBatches(split, 64, 5, "cpu", by_length=True)
+    assert sorted(whole.order.tolist()) == list(range(1003)) and len(whole) == 16

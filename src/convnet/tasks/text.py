@@ -260,7 +260,7 @@ class TextClassification(Task):
             for b, (x, _) in enumerate(batches):
                 with hw.autocast():
                     p = torch.softmax(model(x).float(), 1).cpu()
-                probs[torch.from_numpy(batches.order[b * EVAL_BATCH:(b + 1) * EVAL_BATCH])] = p
+                probs[torch.from_numpy(batches.rows[b])] = p
         k = min(top, len(classes))
         out = []
         for s, toks, row, p in zip(sentences, tokens, ids, probs):

@@ -348,7 +348,7 @@ def sort_labels(labels) -> list[str]:
 
 def looks_like_text_data(path: Path) -> bool:
     """Cheap check for task selection: a text file by name, or a folder of files (no
-    sub-folders) whose first bytes have no NUL byte."""
+    sub-folders) named as text files or whose first bytes have no NUL byte."""
     if path.is_file():
         return path.suffix.lower() in TEXT_SUFFIXES
     if not path.is_dir():
@@ -359,6 +359,8 @@ def looks_like_text_data(path: Path) -> bool:
     files = [p for p in entries if not NOT_DATA.match(p.name)]
     if not files:
         return False
+    if all(f.suffix.lower() in TEXT_SUFFIXES for f in files):
+        return True                  # named as text: a bad file among them is the text reader's to report
     for f in files[:20]:
         try:
             with open(f, "rb") as fh:
