@@ -331,4 +331,4 @@ def test_tdnn_receptive_field_matches_the_input_gradient():
     frames = x.grad[0, 0].abs().sum(0).nonzero().flatten()
     assert model.receptive_field == 23 == int(frames.max() - frames.min() + 1)
     fc = FeatureConfig()
-    assert (model.receptive_field - 1) * fc.hop_ms() + fc.window_ms() == 252     # ms of sound seen
+    assert (model.receptive_field - 1) * fc.hop_ms() + fc.window_ms() == 472     # ms of sound seen

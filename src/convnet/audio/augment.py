@@ -2,8 +2,11 @@
 
 On the waveforms [B, L]: a random time shift (the sound moves, zeros fill in), a random gain
 and white noise at a random signal-to-noise ratio. On the normalised log-mel spectrograms
-[B, F, T]: SpecAugment's frequency and time masks (Park et al. 2019), bands of mel rows or
-frames set to 0, the data set's mean after normalisation. Every parameter is in
+[B, F, T]: a random stretch of the time axis (speaking rate) and of the mel axis about its
+lowest band (a longer or shorter vocal tract moves every formant by one factor, as in vocal
+tract length perturbation), then SpecAugment's frequency and time masks (Park et al. 2019),
+bands of mel rows or frames set to 0, the data set's mean after normalisation. The stretches
+are what let a model hear a voice it never heard: five speakers are few. Every parameter is in
 AugmentConfig, stored in the run's config.json ("augment")."""
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ class AugmentConfig:
     gain_db: float = 6.0            # gain drawn from [-gain, +gain] dB
     noise_prob: float = 0.5         # share of clips that get white noise
     snr_db: tuple[float, float] = (10.0, 40.0)   # its signal-to-noise ratio, drawn in this range
+    stretch: float = 0.15           # time axis scaled by a factor drawn from [1 - s, 1 + s]
+    warp: float = 0.1               # mel axis scaled (about its lowest band) by one from [1 - w, 1 + w]
     freq_masks: int = 2             # SpecAugment frequency masks per clip
     freq_width: int = 6             # each up to this many mel bands wide
     time_masks: int = 2             # time masks per clip
@@ -33,8 +38,9 @@ class AugmentConfig:
         if bad or len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
             raise ConfigError(f"augmentation options must be numbers >= 0 (snr_db a (low, high) pair), "
                               f"got {', '.join(bad) or f'snr_db={self.snr_db!r}'}")
-        if self.noise_prob > 1:
-            raise ConfigError(f"noise_prob must be in [0, 1], got {self.noise_prob}")
+        if self.noise_prob > 1 or self.stretch >= 1 or self.warp >= 1:
+            raise ConfigError(f"noise_prob must be in [0, 1] and stretch, warp below 1, got "
+                              f"{self.noise_prob}, {self.stretch}, {self.warp}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -99,7 +105,24 @@ def augment_waves(waves: torch.Tensor, aug: AugmentConfig, sample_rate: int, g: 
     return gain_and_noise(waves, aug, g)
 
 
+def stretch(spec: torch.Tensor, time_scale: torch.Tensor, mel_scale: torch.Tensor) -> torch.Tensor:
+    """[B, F, T] -> [B, F, T] with clip b's frames stretched by time_scale[b] about the middle
+    frame and its mel bands by mel_scale[b] about band 0 (bilinear; edges repeat)."""
+    b = spec.shape[0]
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = 1 / time_scale                     # x (width, time): x_src = x / s
+    theta[:, 1, 1] = 1 / mel_scale                      # y (height, mel): y_src + 1 = (y + 1) / s
+    theta[:, 1, 2] = 1 / mel_scale - 1
+    x = spec.unsqueeze(1)
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=True)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border",
+                                           align_corners=True)[:, 0]
+
+
 def augment_spectrograms(spec: torch.Tensor, aug: AugmentConfig, g: torch.Generator) -> torch.Tensor:
-    """SpecAugment on normalised [B, F, T] spectrograms (0 = the data set's mean)."""
+    """Stretches, then SpecAugment on normalised [B, F, T] spectrograms (0 = the data set's mean)."""
+    if aug.stretch > 0 or aug.warp > 0:
+        b = spec.shape[0]
+        spec = stretch(spec, 1 + _uniform(b, -aug.stretch, aug.stretch, g), 1 + _uniform(b, -aug.warp, aug.warp, g))
     spec = mask_rows(spec, aug.freq_masks, aug.freq_width, 1, g)
     return mask_rows(spec, aug.time_masks, aug.time_width, 2, g)

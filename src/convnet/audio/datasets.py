@@ -69,6 +69,12 @@ class AudioData:
     features: object = None         # the FeatureConfig they were read with (set by the task)
     augment: object = None          # the AugmentConfig training will use (set by the task)
 
+    def split(self, name: str) -> ClipSet:
+        data = getattr(self, name, None) if name in ("train", "val", "test") else None
+        if data is None:
+            raise DataError(f"data set {self.name!r} has no {name} split")
+        return data
+
 
 # -- finding the files ----------------------------------------------------------------------------
 def is_sound(path: Path) -> bool:

@@ -13,7 +13,9 @@ layer with dilation and end in statistics pooling. Here:
 
 Pooling statistics over time makes any clip length at least the receptive field work, and a
 word's place in the clip not matter. `model.receptive_field` is the context in frames; at the
-audio task's 10 ms hop and 32 ms window, 23 frames see (23-1) x 10 + 32 = 252 ms of sound."""
+audio task's 20 ms hop and 32 ms window, 23 frames see (23-1) x 20 + 32 = 472 ms of sound, about
+a whole spoken digit. Widths 64 (128 for the last frame layer): FSDD's 2,000 training clips
+need no more, and a 2-core CPU trains it in about a minute."""
 
 from __future__ import annotations
 
@@ -62,13 +64,13 @@ class TDNN(nn.Module):
         return self.head(self.pool(self.frames(x)))
 
 
-@register("tdnn", input_size=(40, 101), in_channels=1, num_classes=10, year=1989,
+@register("tdnn", input_size=(40, 51), in_channels=1, num_classes=10, year=1989,
           paper="Waibel et al., Phoneme recognition using time-delay neural networks; "
                 "Snyder et al. 2018, X-vectors",
           description="5 dilated 1-D conv layers over frames (23-frame context), statistics pooling, 2 FC",
           training={"optimizer": "adamw", "lr": 3e-3, "weight_decay": 0.05, "epochs": 30, "batch_size": 64})
-def tdnn(num_classes: int = 10, in_channels: int = 1, input_size=(40, 101), widths=(128, 128, 128, 128, 256),
-         context=XVECTOR, embed: int = 128, dropout: float = 0.2) -> nn.Module:
+def tdnn(num_classes: int = 10, in_channels: int = 1, input_size=(40, 51), widths=(64, 64, 64, 64, 128),
+         context=XVECTOR, embed: int = 64, dropout: float = 0.2) -> nn.Module:
     """input_size: (mel bands, frames) of the spectrogram; the bands (times in_channels) are the
     first layer's input features, the frames only need to cover the receptive field."""
     context = tuple((int(k), int(d)) for k, d in context)

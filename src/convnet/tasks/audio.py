@@ -12,7 +12,7 @@
 config.json entries besides "train": "model" {name, num_classes, in_channels: 1, kwargs},
 "classes", "data" (folder, layout, split), "features" (audio.features.FeatureConfig),
 "augment" (audio.augment.AugmentConfig), "normalize" {mean, std} of the training spectrograms
-in dB, "input" [1, F, T]. TrainConfig fields read here with getattr (defaults in OPTIONS):
+in dB (after the per-clip band means are removed), "input" [1, F, T]. TrainConfig fields read here with getattr (defaults in OPTIONS):
 split (own | speaker | random | all), test_speaker, test_fraction, audio (a dict of
 FeatureConfig and AugmentConfig fields that replace their defaults)."""
 
@@ -205,9 +205,11 @@ def split_spectrograms(split, fc):
     """float32 [N, F, T] clean log-mel spectrograms of a ClipSet, computed once and kept."""
     from convnet.audio.features import log_mel
 
+    from convnet.audio.features import channel_normalise
+
     key = ("spectrograms", fc)
     if key not in split.cache:
-        split.cache[key] = log_mel(split.waves, fc)
+        split.cache[key] = channel_normalise(log_mel(split.waves, fc), fc)
     return split.cache[key]
 
 
@@ -226,9 +228,10 @@ def to_device(x, hw):
 
 def model_input(waves, config: dict, hw):
     """Waveforms [B, L] (already at the feature rate and length) -> the model's input on hw.device."""
-    from convnet.audio.features import FeatureConfig, log_mel
+    from convnet.audio.features import FeatureConfig, channel_normalise, log_mel
 
-    return to_device(normalise(log_mel(waves, FeatureConfig.from_dict(config["features"])), config), hw)
+    fc = FeatureConfig.from_dict(config["features"])
+    return to_device(normalise(channel_normalise(log_mel(waves, fc), fc), config), hw)
 
 
 class AudioBatches:
@@ -254,7 +257,7 @@ class AudioBatches:
         import torch
 
         from convnet.audio.augment import augment_spectrograms, augment_waves
-        from convnet.audio.features import log_mel
+        from convnet.audio.features import channel_normalise, log_mel
 
         n, bs = len(self.split), self.batch_size
         if not self.train:
@@ -268,5 +271,6 @@ class AudioBatches:
         for b in range(len(self)):
             idx = order[b * bs:(b + 1) * bs]
             waves = augment_waves(self.split.waves[idx], self.aug, self.fc.sample_rate, g)
-            spec = augment_spectrograms(normalise(log_mel(waves, self.fc), self.config)[:, 0], self.aug, g)
+            spec = channel_normalise(log_mel(waves, self.fc), self.fc)
+            spec = augment_spectrograms(normalise(spec, self.config)[:, 0], self.aug, g)
             yield to_device(spec.unsqueeze(1), self.hw), self.split.labels[idx].to(self.hw.device)
