@@ -83,3 +83,20 @@ def test_bad_text_data_is_one_line(tmp_path, capsys, files, message):
         code = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_ngram_highlights_find_the_keyword(text_run):
+    """The class is one keyword, so the n-grams that win the max over time hold it."""
+    from convnet.tasks import get_task
+    from convnet.text.ngrams import ngram_highlights
+    from convnet.training.runs import RunDir
+
+    data, run = text_run
+    r = RunDir.open(run)
+    model = r.build_model(get_task("text"))
+    out = ngram_highlights(model, r.config, "w5 w6 w7 superb w8 w9 w10", top=3)
+    assert out["tokens"][3] == "superb" and len(out["word_scores"]) == 7
+    assert abs(sum(out["word_scores"]) - 1) < 1e-5
+    assert max(range(7), key=out["word_scores"].__getitem__) == 3
+    assert "superb" in out["ngrams"][0]["words"]
+    assert all(a["activation"] >= b["activation"] for a, b in zip(out["ngrams"], out["ngrams"][1:]))
