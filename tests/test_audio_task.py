@@ -114,6 +114,7 @@ def test_manual_training_on_a_small_fsdd_subset(shared_datasets, tmp_path):
         assert abs(row["top"][0]["probability"] - p.max().item()) < 1e-5
 
 
+@pytest.mark.slow
 def test_a_voice_never_heard_is_understood(espeak_digits):
     """Train on five synthetic voices, test on the sixth (a different accent and pitch)."""
     task = AudioClassification()
@@ -171,6 +172,9 @@ def test_train_eval_predict_from_the_command_line(cli_run, espeak_digits, capsys
     for d in (3, 7):
         (new / str(d)).mkdir(parents=True)
         shutil.copy(espeak_digits / f"{d}_us_0.wav", new / str(d) / "a.wav")
+    assert main(["eval", str(cli_run), "--data", str(new), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 2 and report["data"] == "new"
     clip = espeak_digits / "7_gb_5.wav"
     assert main(["predict", str(cli_run), str(clip), "--json", "--top", "2"]) == 0
     rows = json.loads(capsys.readouterr().out)

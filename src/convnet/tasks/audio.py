@@ -96,7 +96,9 @@ class AudioClassification(Task):
             fc, aug = FeatureConfig.from_dict(saved["features"]), AugmentConfig.from_dict(saved.get("augment"))
             path = data_path(data, data_dir) if data and data.lower() != "fsdd" or data_dir else None
             path = path or Path(src["path"])
-            split = option(cfg, "split") or src.get("split")
+            # another folder than the run's (eval --data DIR): every clip of it is test
+            same = _same_folder(path, src["path"])
+            split = option(cfg, "split") or (src.get("split") if same else "all")
             ds = load_audio_data(path, fc, split=split,
                                  test_speaker=option(cfg, "test_speaker") or src.get("test_speaker"),
                                  test_fraction=src.get("test_fraction") or option(cfg, "test_fraction"),
@@ -192,6 +194,15 @@ class AudioClassification(Task):
             out.append({"input": str(path), "top": [{"class": classes[i], "probability": v}
                                                      for v, i in zip(values.tolist(), idx.tolist())]})
         return out
+
+
+def _same_folder(path: Path, saved: str) -> bool:
+    from convnet.audio.datasets import fsdd_folder
+
+    try:
+        return (fsdd_folder(path) or path).resolve() == Path(saved).resolve()
+    except OSError:
+        return False
 
 
 # -- features as the network sees them -------------------------------------------------------------
