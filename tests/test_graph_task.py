@@ -170,8 +170,8 @@ def test_train_eval_and_predict_from_the_command_line(karate_run, capsys):
     results = json.loads((karate_run / "results.json").read_text())["test"]
     assert main(["eval", str(karate_run), "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
-    got = ev.get("test", ev)
-    assert got["n"] == 32 and got["accuracy"] == pytest.approx(results["accuracy"])
+    assert ev["task"] == "graph" and ev["split"] == "test"
+    assert ev["n"] == 32 and ev["accuracy"] == pytest.approx(results["accuracy"])   # eval agrees with training
     assert main(["predict", str(karate_run), "--nodes", "0", "33", "8", "--json", "--top", "2"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["input"] for r in rows] == ["0", "33", "8"]
