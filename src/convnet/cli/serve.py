@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from convnet.cli.limits import MAX_THREADS, int_in
-from convnet.cli.options import non_negative_float, positive_float, positive_int
+from convnet.cli.options import device_name, non_negative_float, positive_float, positive_int
 
 HELP = "serve a trained run over HTTP: JSON API and a web page"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port_number, default=8000, help="default 8000; 0 picks a free port")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="onnx: run RUN_DIR/model.onnx in onnxruntime (made by `convnet export`)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=int_in(1, MAX_THREADS),
                    help="CPU threads per forward pass (default: all cores). On a CPU shared with other "
                         "work, 1 can be several times faster: see BENCHMARKS.md")
@@ -85,11 +85,13 @@ def run(args) -> int:
 
     import uvicorn
 
+    from convnet.data.images import max_pixels
     from convnet.errors import ConfigError
     from convnet.export import load_classifier
     from convnet.serve.app import Limits, create_app
     from convnet.serve.protocol import Guards, guarded_protocol
 
+    max_pixels()            # a bad CONVNET_MAX_PIXELS is refused now, not in every request
     if args.threads:
         import torch
 

@@ -8,13 +8,14 @@ tensor. A corrupt image is reported and skipped; the rest of the folder still lo
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from convnet.data.images import IMAGE_SUFFIXES, is_color, open_image
+from convnet.data.images import FORMATS, IMAGE_SUFFIXES, is_color, open_image
 from convnet.data.tensors import Dataset, TensorData, stratified_split
 from convnet.errors import DataError
 
@@ -25,8 +26,23 @@ def scan_classes(root: Path) -> dict[str, list[Path]]:
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(f for f in sub.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
         if files:
-            classes[sub.name] = files
+            name = class_name(sub.name)
+            if name in classes:
+                raise DataError(f"{root}: two class folders are both named {name!r} once their "
+                                "names are made valid text; rename one")
+            classes[name] = files
     return classes
+
+
+def class_name(folder_name: str) -> str:
+    """A folder name as valid Unicode text: a name whose bytes are not UTF-8 (Python keeps them
+    as lone surrogates, which JSON writers, fonts and HTML all refuse) gets those bytes written
+    as escapes, 'caf\\xe9' for b'caf\\xe9' (Latin-1)."""
+    try:
+        folder_name.encode("utf-8")
+        return folder_name
+    except UnicodeEncodeError:
+        return os.fsencode(folder_name).decode("utf-8", "backslashreplace")
 
 
 def load_folder(root: str | Path, size: tuple[int, int], channels: int | None = None,
@@ -76,7 +92,7 @@ def _guess_channels(found: dict[str, list[Path]], sample: int = 20) -> int:
     for files in found.values():
         for f in files[:sample]:
             try:
-                with Image.open(f) as im:
+                with Image.open(f, formats=FORMATS) as im:
                     if is_color(im):
                         return 3
             except Exception:

@@ -6,6 +6,7 @@ Images are idx3 (magic 0x00000803), labels idx1 (0x00000801), both of unsigned b
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -43,11 +44,15 @@ def parse_idx(raw: bytes, name: str = "IDX data", expect_ndim: int | None = None
     if expect_ndim is not None and ndim != expect_ndim:
         raise DataError(f"{name}: expected an idx{expect_ndim} file, found idx{ndim} "
                         f"(magic 0x{int.from_bytes(raw[:4], 'big'):08x})")
+    if ndim == 0:
+        raise DataError(f"{name}: IDX header declares no dimensions")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{name}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape)) if ndim else 0
+    if shape[0] == 0:
+        raise DataError(f"{name}: IDX file holds no items (its header declares shape {tuple(shape)})")
+    expected = math.prod(shape)        # exact: numpy's product wraps around past 2**63
     if len(raw) - header < expected:
         raise DataError(f"{name}: truncated IDX data: header declares shape {tuple(shape)} "
                         f"({expected} bytes) but only {len(raw) - header} bytes follow")
@@ -79,10 +84,31 @@ def write_idx_subset(source: Path, dest: Path, n_train: int | None, n_test: int 
 def load_idx_pair(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     """Images [N, H, W] and labels [N] of one split (prefix 'train' or 't10k')."""
     images = read_idx(_find(folder, f"{prefix}-images-idx3-ubyte"), expect_ndim=3)
-    labels = read_idx(_find(folder, f"{prefix}-labels-idx1-ubyte"), expect_ndim=1)
+    label_path = _find(folder, f"{prefix}-labels-idx1-ubyte")
+    labels = read_idx(label_path, expect_ndim=1)
     if len(images) != len(labels):
         raise DataError(f"{folder}: {prefix} has {len(images)} images but {len(labels)} labels")
+    if prefix == "train":
+        check_dense_labels(labels, label_path)
     return images, labels
+
+
+MAX_EMPTY_CLASSES = 16   # class numbers without a training image tolerated (small subsets lack some)
+
+
+def check_dense_labels(labels: np.ndarray, name) -> None:
+    """The class count of an unnamed IDX set is read as largest label + 1, so one corrupt byte
+    (200 among 0..9) would make a 201-class model without a word. Refused: training labels
+    that leave more class numbers empty than they use, and more than MAX_EMPTY_CLASSES of them
+    (a small subset missing a few classes is fine)."""
+    counts = np.bincount(labels)
+    empty = int((counts == 0).sum())
+    used = len(counts) - empty
+    if empty > MAX_EMPTY_CLASSES and empty > used:
+        rare = [int(v) for v in np.flatnonzero(counts) if counts[v] <= 3][-3:]
+        hint = f"; labels {rare} occur at most 3 times: a corrupt label byte?" if rare else ""
+        raise DataError(f"{name}: labels run to {len(counts) - 1} but {empty} of the class numbers "
+                        f"below it have no training image{hint}")
 
 
 def _find(folder: Path, stem: str) -> Path:

@@ -1,7 +1,10 @@
 """Reading one image safely: a pixel cap against decompression bombs, one-line errors.
 
 Every path into the package that opens an image (folders, predict, the server) goes
-through `open_image`, so the same limits and the same conversion apply everywhere."""
+through `open_image`, so the same limits and the same conversion apply everywhere.
+Pillow is asked for the accepted formats only (those the server's byte check knows):
+its other decoders (DDS, BLP, ...) are rarely exercised and some raise NotImplementedError
+on a file that merely claims to be one, whatever the file's name."""
 
 from __future__ import annotations
 
@@ -10,14 +13,32 @@ import os
 import warnings
 from pathlib import Path
 
-from convnet.errors import DataError
+from convnet.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+# Pillow format ids for those suffixes (and serve/images.py's signatures); "JPEG" also opens
+# a camera's multi-picture JPEG (MPO)
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
+FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+DEFAULT_MAX_PIXELS = 40_000_000
 
 
 def max_pixels() -> int:
     """The pixel cap: $CONVNET_MAX_PIXELS, else 40 megapixels."""
-    return int(os.environ.get("CONVNET_MAX_PIXELS", 40_000_000))
+    text = os.environ.get("CONVNET_MAX_PIXELS", "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"CONVNET_MAX_PIXELS={_clip(text)!r} is not a whole number of pixels") from None
+    if value < 1:
+        raise ConfigError(f"CONVNET_MAX_PIXELS={value} must be at least 1")
+    return value
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def open_image(source: str | Path | bytes, mode: str, name: str | None = None):
@@ -44,7 +65,7 @@ def open_image(source: str | Path | bytes, mode: str, name: str | None = None):
             # refusals here, raised from the header before any pixel is decoded.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = cap
-            with Image.open(fp) as im:
+            with Image.open(fp, formats=FORMATS) as im:
                 w, h = im.size
                 if w * h > cap:
                     raise DataError(f"{label}: image bomb refused: {w}x{h} = {w * h:,} pixels, more "
@@ -57,9 +78,16 @@ def open_image(source: str | Path | bytes, mode: str, name: str | None = None):
         raise DataError(f"{label}: image bomb refused: more pixels than the cap of {cap:,} "
                         f"(set CONVNET_MAX_PIXELS to raise it; {e})") from None
     except UnidentifiedImageError:
-        raise DataError(f"{label}: not an image Pillow can read") from None
+        raise DataError(f"{label}: not an image Pillow can read as {FORMAT_NAMES}") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"{label}: corrupt or truncated image ({e})") from None
+        raise DataError(f"{label}: corrupt or truncated image ({_first_line(e)})") from None
+    except Exception as e:   # any other decoder failure is still this file's problem, not a bug here
+        raise DataError(f"{label}: cannot decode the image ({type(e).__name__}: {_first_line(e)})") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return _clip(text.splitlines()[0], 200) if text else type(e).__name__
 
 
 def is_color(im) -> bool:
