@@ -17,3 +17,8 @@ class ConfigError(ConvnetError):
 
 class NetworkError(ConvnetError):
     """A download that could not be made."""
+
+
+class WriteError(ConvnetError, OSError):
+    """A file that could not be written (no permission, a full disk, a path like /proc/x).
+    Also an OSError, so code that handles failed writes as OSError still does."""
