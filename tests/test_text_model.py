@@ -174,7 +174,7 @@ def test_short_training_run_learns_a_keyword_rule(tmp_path):
     assert (model.fc.weight.norm(dim=1) <= 3 + 1e-5).all()
     ev = task.evaluate(model, ds.test, config, hw, final=True)
     assert ev.n == 60 and ev.metrics["accuracy"] >= 0.95, ev.metrics
-    assert ev.probabilities.shape == (60, 2)
+    assert ev.probabilities.shape == (60, 2) and ev.labels.tolist() == ds.test.labels   # data order
     assert torch.equal(ev.probabilities.argmax(1), torch.tensor([
         p["top"][0]["class"] == "pos" for p in task.predict(model, config, hw, ds.test.texts, top=1)]).long())
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from convnet.errors import ConfigError, DataError
@@ -35,28 +34,6 @@ EVAL_BATCH = 500
 def option(cfg, name: str):
     value = getattr(cfg, name, None) if cfg is not None else None
     return OPTIONS[name] if value is None else value
-
-
-@dataclass
-class TextEvaluation:
-    n: int
-    loss: float
-    accuracy: float
-    confusion: "object"                 # int64 [K, K] tensor: rows true class, columns predicted
-    probabilities: "object" = None      # float [N, K] in data order (final evaluations)
-
-    @property
-    def metrics(self) -> dict:
-        return {"accuracy": self.accuracy}
-
-    def per_class_accuracy(self) -> list[float | None]:
-        totals = self.confusion.sum(1)
-        return [(self.confusion[k, k] / totals[k]).item() if totals[k] else None for k in range(len(totals))]
-
-    def to_dict(self, classes: list[str]) -> dict:
-        return {"n": self.n, "loss": self.loss, "accuracy": self.accuracy,
-                "per_class_accuracy": dict(zip(classes, self.per_class_accuracy())),
-                "confusion": self.confusion.tolist()}
 
 
 class TextClassification(Task):
@@ -212,31 +189,27 @@ class TextClassification(Task):
         return loss, Tally(n=len(y), correct=(logits.argmax(1) == y).sum())
 
     # -- measuring --------------------------------------------------------------------------
-    def evaluate(self, model, split, config: dict, hw, *, final: bool = False) -> TextEvaluation:
+    def evaluate(self, model, split, config: dict, hw, *, final: bool = False):
         import torch
-        import torch.nn.functional as F
 
+        from convnet.tasks.metrics import Tally as ConfusionTally
         from convnet.text.batches import TextBatches
 
-        k = len(config["classes"])
         model.eval()
         batches = TextBatches(split, EVAL_BATCH, config["text"]["min_length"], hw.device, by_length=True)
-        loss, confusion, kept = 0.0, torch.zeros(k, k, dtype=torch.int64), []
+        tally = ConfusionTally(len(config["classes"]), keep_probabilities=final)
         with torch.no_grad():
             for ids, y in batches:
                 with hw.autocast():
-                    logits = model(ids).float()
-                loss += F.cross_entropy(logits, y, reduction="sum").item()
-                confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).view(k, k)
-                if final:
-                    kept.append(torch.softmax(logits, 1).cpu())
-        probabilities = None
-        if final and kept:                  # batches ran in length order: put rows back in data order
-            probabilities = torch.empty(len(split), k)
-            probabilities[torch.from_numpy(batches.order)] = torch.cat(kept)
-        n = len(split)
-        return TextEvaluation(n=n, loss=loss / max(n, 1), accuracy=confusion.diag().sum().item() / max(n, 1),
-                              confusion=confusion, probabilities=probabilities)
+                    logits = model(ids)
+                tally.add(logits.float(), y)
+        ev = tally.result(len(split))
+        if ev.probabilities is not None:      # batches ran in length order: rows back in data order
+            order = torch.from_numpy(batches.order)
+            probabilities, labels = torch.empty_like(ev.probabilities), torch.empty_like(ev.labels)
+            probabilities[order], labels[order] = ev.probabilities, ev.labels
+            ev.probabilities, ev.labels = probabilities, labels
+        return ev
 
     # -- using a trained run ----------------------------------------------------------------
     def predict(self, model, config: dict, hw, inputs: list[str], top: int = 3) -> list[dict]:
