@@ -6,16 +6,17 @@ from dataclasses import dataclass
 
 import torch
 
+# leaf_modules lives in common.py (which needs it too) and is imported from here as well
+from convnet.visualize.common import STAGE_KINDS, leaf_modules, resolve_layer
+
+__all__ = ["LayerOutput", "Stage", "describe_shapes", "layer_outputs", "leaf_modules", "stages"]
+
 
 @dataclass
 class LayerOutput:
     name: str            # module path in the model, e.g. "3" or "layer1.0.conv1"
     kind: str            # module class name, e.g. "Conv2d", "ReLU", "MaxPool2d"
     output: torch.Tensor # detached, on CPU, float32: [B, C, H, W] for maps, [B, F] after flatten
-
-
-def leaf_modules(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
-    return [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
 
 
 @torch.no_grad()
@@ -64,8 +65,6 @@ class Stage:
 def stages(model: torch.nn.Module, x: torch.Tensor, layer: str | int | None = None) -> list[Stage]:
     """The activation maps of one image x [1, C, H, W] at every conv, ReLU and pooling stage
     (or only at `layer`), in call order. Stages that are no longer maps (after flatten) are left out."""
-    from convnet.visualize.common import STAGE_KINDS, resolve_layer
-
     wanted = None
     if layer is not None:
         wanted, _ = resolve_layer(model, layer, STAGE_KINDS, "conv/activation/pooling layer")

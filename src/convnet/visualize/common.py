@@ -39,10 +39,13 @@ def display_image(raw: torch.Tensor) -> np.ndarray:
     return a[..., 0] if a.shape[2] == 1 else a
 
 
+def leaf_modules(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """(name, module) of every layer without sub-layers, in definition order."""
+    return [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
+
+
 def named_layers(model: torch.nn.Module, kinds: tuple[str, ...] | None = None):
     """(name, module) of the leaf layers of the given kinds, in definition order."""
-    from convnet.visualize.activations import leaf_modules
-
     return [(n, m) for n, m in leaf_modules(model) if kinds is None or type(m).__name__ in kinds]
 
 
