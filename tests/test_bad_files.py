@@ -200,3 +200,15 @@ def test_a_write_that_cannot_happen_is_a_one_line_error(tmp_path):
 def test_export_to_proc_is_named(digits_run):
     assert_one_line_error(cli("export", digits_run, "--out", "/proc/convnet-model.onnx"),
                           "cannot write /proc/convnet-model.onnx")
+
+
+@pytest.mark.parametrize("difference", [float("nan"), float("inf"), 1.0])
+def test_an_export_that_does_not_match_is_removed_even_when_the_difference_is_nan(digits_run, tmp_path,
+                                                                                 monkeypatch, difference):
+    from convnet.export import writer
+
+    monkeypatch.setattr(writer, "_torchscript_difference", lambda *a: difference)
+    out = tmp_path / "model.pt"
+    with pytest.raises(ConvnetError, match="differs from PyTorch"):
+        writer.export(digits_run, "torchscript", out)
+    assert not out.exists()

@@ -53,7 +53,7 @@ def export(run_dir: str | Path, fmt: str, out: str | Path | None = None, force: 
     else:
         atomic_write(out, lambda tmp: _write_torchscript(net, example, tmp))
         diff = _torchscript_difference(out, net, example)
-    if diff > TOLERANCE:
+    if not diff <= TOLERANCE:            # a NaN difference fails too
         out.unlink()
         raise ConvnetError(f"the {fmt} export differs from PyTorch by {diff:.2e} (> {TOLERANCE}); "
                            "file removed")
