@@ -15,7 +15,7 @@ from convnet.data.batches import Preprocess
 from convnet.data.images import open_image
 from convnet.errors import DataError
 from convnet.training import runs
-from convnet.training.hardware import Hardware, resolve
+from convnet.training.hardware import Hardware
 
 
 @dataclass
@@ -38,14 +38,15 @@ class Classifier:
         self.hw, self.config, self.run_dir = hw, config, run_dir
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str = "auto") -> "Classifier":
+    def load(cls, run_dir: str | Path, device: str = "auto", weights: str = "auto") -> "Classifier":
+        """weights: auto (the best validation epoch's where the run kept them, else the last),
+        best or last."""
         run = runs.RunDir.open(run_dir)
         if run.task != "classify":
             raise DataError(f"{run_dir} is a {run.task} run, not an image classifier; "
                             f"`convnet predict` and `convnet eval` read it")
-        train = run.config.get("train", {})
-        hw = resolve(device, train.get("amp", "auto"), train.get("channels_last", True))
-        model = run.build_model()
+        hw = run.hardware(device)
+        model = run.build_model(weights=weights)
         model = model.to(hw.device)
         if hw.channels_last:
             model = model.to(memory_format=torch.channels_last)

@@ -17,25 +17,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--tta", action="store_true",
                    help="images: average each image's logits with its mirror image's (models trained with flips)")
+    p.add_argument("--weights", choices=["auto", "best", "last"], default="auto",
+                   help="best: the best validation epoch's; last: the last epoch's (default: best where kept)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args) -> int:
-    from convnet.errors import DataError
     from convnet.tasks import get_task
-    from convnet.training.hardware import resolve
     from convnet.training.runs import RunDir
 
     run = RunDir.open(args.run_dir)
     task = get_task(run.task)
-    train = run.config.get("train", {})
-    hw = resolve(args.device, train.get("amp", "auto"), train.get("channels_last", True))
+    hw = run.hardware(args.device)
     ds = run.dataset(task, args.data, args.data_dir)
-    if list(ds.classes) != run.classes:
-        raise DataError(f"data set {ds.name!r} has classes {_short(ds.classes)} but the run was trained "
-                        f"on {_short(run.classes)}")
-    split = ds.split(args.split)
-    model = run.build_model(task).to(hw.device)
+    split = _in_run_order(ds, ds.split(args.split), run.classes, quiet=args.json)
+    model = run.build_model(task, args.weights).to(hw.device)
     if hw.channels_last:
         import torch
 
@@ -56,6 +52,24 @@ def run(args) -> int:
         bar = "#" * round((acc or 0) * 30)
         print(f"  {name:<{width}}  {'-' if acc is None else f'{acc:6.2%}'}  {bar}")
     return 0
+
+
+def _in_run_order(ds, split, classes: list[str], quiet: bool):
+    """The split with its labels numbered as the run numbers its classes: the same names in
+    another order are matched by name; other names are refused (a score would be meaningless)."""
+    from convnet.errors import DataError
+
+    if list(ds.classes) == classes:
+        return split
+    if sorted(map(str, ds.classes)) != sorted(classes) or not hasattr(split, "labels"):
+        raise DataError(f"data set {ds.name!r} has classes {_short(ds.classes)} but the run was trained "
+                        f"on {_short(classes)}")
+    import torch
+
+    index = torch.tensor([classes.index(str(c)) for c in ds.classes])
+    if not quiet:
+        print(f"note: {ds.name}'s classes are in another order than the run's; matched by name")
+    return type(split)(split.images, index[split.labels])
 
 
 def _evaluate(task, model, split, config, hw, tta: bool):

@@ -199,9 +199,11 @@ def learned_filter(run_dir: str, index: int):
 
     from convnet.errors import ConfigError, DataError
 
-    path = Path(run_dir) / "model.safetensors"
+    from convnet.training.runs import WEIGHTS
+
+    path = Path(run_dir) / WEIGHTS
     if not path.is_file():
-        raise DataError(f"{run_dir} has no trained model (model.safetensors is missing)")
+        raise DataError(f"{run_dir} has no trained model ({WEIGHTS} is missing)")
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as e:

@@ -22,6 +22,7 @@ VERBS = {
     "demo": "convnet.cli.demo",
     "models": "convnet.cli.models",
     "tasks": "convnet.cli.tasks",
+    "lr-find": "convnet.cli.lr_find",
     "summary": "convnet.cli.summary",
     "explain": "convnet.cli.explain",
     "tune": "convnet.cli.tune",
@@ -29,6 +30,7 @@ VERBS = {
     "report": "convnet.cli.report",
     "serve": "convnet.cli.serve",
     "export": "convnet.cli.export",
+    "check": "convnet.cli.check",
 }
 
 

@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="onnx: run RUN_DIR/model.onnx (or RUN_DIR given as an .onnx file) in onnxruntime")
+    p.add_argument("--weights", choices=["auto", "best", "last"], default="auto",
+                   help="best: the best validation epoch's; last: the last epoch's (default: best where kept)")
     p.add_argument("--json", action="store_true", help="print one JSON list")
 
 
@@ -33,7 +35,7 @@ def run(args) -> int:
             raise ConfigError("give at least one image file to predict")
         from convnet.export import load_classifier
 
-        clf = load_classifier(args.run_dir, args.runtime, device=args.device)
+        clf = load_classifier(args.run_dir, args.runtime, device=args.device, weights=args.weights)
         rows = [p.to_dict() for p in clf.predict(args.images, top=args.top)]
     if args.json:
         print(json.dumps(rows))
@@ -60,5 +62,5 @@ def _other_task(args) -> list[dict] | None:
         return None
     task = get_task(run.task)
     hw = resolve(args.device, "off", False)
-    return task.predict(run.build_model(task).to(hw.device), run.config, hw, [*args.images, *args.text, *args.nodes],
+    return task.predict(run.build_model(task, args.weights).to(hw.device), run.config, hw, [*args.images, *args.text, *args.nodes],
                         top=args.top)

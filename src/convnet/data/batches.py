@@ -97,8 +97,12 @@ class BatchIterator:
 
     def __init__(self, data: TensorData, batch_size: int, preprocess: Preprocess, *,
                  shuffle: bool, augment: Augment | None = None, seed: int = 0,
-                 device=None, channels_last: bool = False, drop_last: bool = False):
+                 device=None, channels_last: bool = False, drop_last: bool = False,
+                 sample_weights: torch.Tensor | None = None):
+        """sample_weights: float [N]; each epoch then draws N examples with replacement, each
+        with probability proportional to its weight (a balanced sampler: 1 / its class's count)."""
         self.data, self.batch_size, self.preprocess = data, batch_size, preprocess
+        self.sample_weights = sample_weights
         self.shuffle, self.augment, self.device = shuffle, augment, device
         self.channels_last, self.drop_last = channels_last, drop_last
         self.generator = torch.Generator().manual_seed(seed)
@@ -109,7 +113,10 @@ class BatchIterator:
 
     def __iter__(self):
         n = len(self.data)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if self.sample_weights is not None:
+            order = torch.multinomial(self.sample_weights, n, replacement=True, generator=self.generator)
+        else:
+            order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         for i in range(len(self)):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
             yield self.batch(index)

@@ -32,15 +32,21 @@ def load_dataset(data: str = "digits", data_dir: str | None = None, *, size=None
     if name in IDX_SETS:
         folder = _idx_folder(name, data_dir)
         ds = load_idx_folder(folder, name, *IDX_SETS[name])
-        ds.source = {"kind": "idx", "name": name, "path": str(data_dir) if data_dir else None}
+        # absolute, so `eval RUN` works from any folder
+        ds.source = {"kind": "idx", "name": name, "path": str(Path(data_dir).resolve()) if data_dir else None}
     else:
         path = Path(data_dir or data) if data_dir and not Path(data).exists() else Path(data)
         if not path.exists():
             raise DataError(f"unknown data set {data!r}: not one of {', '.join(IDX_SETS)} "
                             "and no such folder")
         if _has_idx(path):
-            ds = load_idx_folder(path, path.name, [str(i) for i in range(_num_labels(path))], False)
-            ds.source = {"kind": "idx", "name": path.name, "path": str(path.resolve())}
+            known = idx_set_named(path.name)
+            if known:        # e.g. --data ../shared/datasets/fashion-mnist: its class names and flips
+                ds = load_idx_folder(path, known, *IDX_SETS[known])
+                ds.source = {"kind": "idx", "name": known, "path": str(path.resolve())}
+            else:
+                ds = load_idx_folder(path, path.name, [str(i) for i in range(_num_labels(path))], False)
+                ds.source = {"kind": "idx", "name": path.name, "path": str(path.resolve())}
         else:
             from convnet.data.folder import load_folder
 
@@ -53,6 +59,17 @@ def load_dataset(data: str = "digits", data_dir: str | None = None, *, size=None
         ds.train, ds.val = ds.train.subset(keep), ds.train.subset(held)
         ds.source.update(val_fraction=val_fraction, seed=seed)
     return ds
+
+
+def idx_set_named(folder_name: str) -> str | None:
+    """The known IDX set a folder's name says it holds ('fashion-mnist', 'Fashion_MNIST',
+    'mnist-10k'), or None. MNIST and Fashion-MNIST share file names, so the folder name decides."""
+    name = folder_name.lower().replace("_", "-")
+    if "fashion" in name:
+        return "fashion-mnist"
+    if name == "mnist" or name.startswith("mnist-") or name.endswith("-mnist"):
+        return "mnist"
+    return None
 
 
 def load_idx_folder(folder: Path, name: str, classes: list[str], hflip: bool) -> Dataset:

@@ -12,7 +12,7 @@ from convnet.export.writer import FORMATS, default_path, export
 __all__ = ["FORMATS", "default_path", "export", "load_classifier"]
 
 
-def load_classifier(path, runtime: str = "torch", device: str = "auto"):
+def load_classifier(path, runtime: str = "torch", device: str = "auto", weights: str = "auto"):
     """A run directory (torch or onnx) or an .onnx file (onnx) -> a classifier with
     `.classes`, `.preprocess`, `.predict(images)` and `.probabilities(uint8 batch)`."""
     if runtime == "onnx":
@@ -21,4 +21,4 @@ def load_classifier(path, runtime: str = "torch", device: str = "auto"):
         return OnnxClassifier.load(path)
     from convnet.inference import Classifier
 
-    return Classifier.load(path, device=device)
+    return Classifier.load(path, device=device, weights=weights)

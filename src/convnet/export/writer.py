@@ -12,7 +12,6 @@ import torch
 from convnet.errors import ConfigError, ConvnetError
 from convnet.fileio import atomic_write
 from convnet.inference import Classifier
-from convnet.models import get_spec
 from convnet.training import runs
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
@@ -45,7 +44,7 @@ def export(run_dir: str | Path, fmt: str, out: str | Path | None = None, force: 
         raise ConfigError(f"--out {out} is a folder; give a file name")
     if out.exists() and not force:
         raise ConfigError(f"{out} already exists; pass --force to replace it")
-    net = WithSoftmax(_fp32_model(Path(run_dir), clf.config)).eval()
+    net = WithSoftmax(runs.RunDir.open(run_dir).build_model()).eval()    # fp32, NCHW, on the CPU
     example = _example_batch(clf, 16)
     if fmt == "onnx":
         atomic_write(out, lambda tmp: _write_onnx(net, example, tmp, metadata(clf)))
@@ -65,14 +64,6 @@ def metadata(clf: Classifier) -> dict:
     return {"model": clf.config["model"], "classes": clf.classes,
             "preprocess": clf.preprocess.to_dict(),
             "parameters": sum(p.numel() for p in clf.model.parameters())}
-
-
-def _fp32_model(run_dir: Path, config: dict) -> torch.nn.Module:
-    """The network in plain fp32 NCHW on the CPU: what an export should capture."""
-    m = config["model"]
-    model = get_spec(m["name"]).build(m["num_classes"], m["in_channels"], **m.get("kwargs", {}))
-    runs.load_weights(run_dir, model)
-    return model.eval()
 
 
 def _example_batch(clf: Classifier, n: int) -> torch.Tensor:

@@ -47,6 +47,8 @@ class Task:
     metric: str = "accuracy"       # the headline metric in metrics.jsonl and results.json
     engines: tuple[str, ...] = ("torch",)   # "reference" too where the NumPy engine can train it
     item: str = "images"           # what one example is called in messages ("clips", "nodes")
+    default_model: str | None = None   # the zoo model trained when --model is not given
+                                       # (None: TrainConfig's, the image network)
 
     # -- which data belong to this task ---------------------------------------------------
     @classmethod

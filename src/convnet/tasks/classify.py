@@ -78,19 +78,35 @@ class ImageClassification(Task):
             return BatchIterator(split, 500, pre, shuffle=False, device=hw.device,
                                  channels_last=hw.channels_last)
         aug = config.get("augment") or {"crop_padding": cfg.crop_padding, "hflip": bool(cfg.hflip)}
+        weights = balanced_weights(split.labels) if getattr(cfg, "sampler", "shuffle") == "balanced" else None
         return BatchIterator(split, cfg.batch_size, pre, shuffle=True, seed=seed, device=hw.device,
-                             channels_last=hw.channels_last, drop_last=True,
+                             channels_last=hw.channels_last, drop_last=True, sample_weights=weights,
                              augment=Augment(crop_padding=aug["crop_padding"], hflip=aug["hflip"]))
+
+    def begin(self, config: dict, ds, cfg, hw) -> None:
+        """Per-run state the loss needs: --class-weights auto (inverse class frequency)."""
+        self.weight = None
+        if getattr(cfg, "class_weights", None) == "auto":
+            self.weight = inverse_frequency(ds.train.labels, len(ds.classes)).to(hw.device)
+            config["class_weights"] = [round(w, 6) for w in self.weight.tolist()]
+        if (cfg.mixup or cfg.cutmix) and hasattr(self.build_model(config), "training_loss"):
+            raise ConfigError(f"--mixup/--cutmix need a plain classifier; {cfg.model} has its own loss")
 
     def loss(self, model, batch, cfg):
         x, y = batch
+        weight = getattr(self, "weight", None)
         # a model with its own objective (CapsNet's margin loss, GoogLeNet's auxiliary heads)
         # defines training_loss(x, y, label_smoothing) -> (loss, logits)
         if hasattr(model, "training_loss"):
             loss, logits = model.training_loss(x, y, label_smoothing=cfg.label_smoothing)
+        elif cfg.mixup or cfg.cutmix:
+            x, y2, lam = mix(x, y, cfg.mixup, cfg.cutmix)
+            logits = model(x)
+            loss = lam * F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=cfg.label_smoothing) \
+                + (1 - lam) * F.cross_entropy(logits.float(), y2, weight=weight, label_smoothing=cfg.label_smoothing)
         else:
             logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(logits.float(), y, weight=weight, label_smoothing=cfg.label_smoothing)
         return loss, Tally(len(y), (logits.argmax(1) == y).sum())
 
     def evaluate(self, model, split, config: dict, hw, *, final: bool = False) -> Evaluation:
@@ -113,6 +129,37 @@ class ImageClassification(Task):
 
         clf = Classifier(model, Preprocess.from_dict(config["preprocess"]), config["classes"], hw, config)
         return [p.to_dict() for p in clf.predict(inputs, top=top)]
+
+
+def inverse_frequency(labels: torch.Tensor, k: int) -> torch.Tensor:
+    """float [K]: n / (K * count_k), so the weights average 1 over the examples."""
+    counts = torch.bincount(labels, minlength=k).double()
+    return (len(labels) / (k * counts.clamp_min(1))).float()
+
+
+def balanced_weights(labels: torch.Tensor) -> torch.Tensor:
+    """float [N]: 1 / the count of each example's class (every class drawn equally often)."""
+    counts = torch.bincount(labels).double()
+    return (1.0 / counts[labels]).float()
+
+
+def mix(x: torch.Tensor, y: torch.Tensor, mixup: float, cutmix: float):
+    """Mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019), one per batch (CutMix when both,
+    half the time): x [B, C, H, W] blended with a shuffled copy. Returns (x, the partner labels,
+    lam: the share of the loss that goes to y). Uses the global torch RNG, seeded per epoch."""
+    perm = torch.randperm(len(y), device=x.device)
+    use_cut = cutmix > 0 and (mixup == 0 or torch.rand(()) < 0.5)
+    alpha = cutmix if use_cut else mixup
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    if not use_cut:
+        return lam * x + (1 - lam) * x[perm], y[perm], lam
+    h, w = x.shape[2:]
+    ch, cw = int(h * (1 - lam) ** 0.5), int(w * (1 - lam) ** 0.5)
+    cy, cx = int(torch.randint(0, h, ())), int(torch.randint(0, w, ()))
+    y0, y1, x0, x1 = max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    x = x.clone()
+    x[:, :, y0:y1, x0:x1] = x[perm, :, y0:y1, x0:x1]
+    return x, y[perm], 1 - (y1 - y0) * (x1 - x0) / (h * w)     # lam from the patch actually pasted
 
 
 def evaluate(model: torch.nn.Module, data, preprocess: Preprocess, hw, num_classes: int,

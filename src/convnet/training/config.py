@@ -59,6 +59,55 @@ class TrainConfig:
     # augmentation, applied per batch
     crop_padding: int = option(2, "random-crop shift in pixels (0: off)", kind="non_negative_int")
     hflip: bool | None = option(None, "random horizontal flips (default: where the data set allows)")
+    mixup: float = option(0.0, "mixup: pairs of images blended with a Beta(a, a) weight (0: off)",
+                          kind="non_negative_float", metavar="ALPHA")
+    cutmix: float = option(0.0, "cutmix: a Beta(a, a)-sized patch pasted from another image (0: off)",
+                           kind="non_negative_float", metavar="ALPHA")
+    # unbalanced data
+    class_weights: str | None = option(None, "auto: loss weighted by inverse class frequency",
+                                       choices=("auto",))
+    sampler: str = option("shuffle", "shuffle, or balanced: every class drawn equally often",
+                          choices=("shuffle", "balanced"))
+    # what is kept, and when to stop
+    patience: int | None = option(None, "stop after N epochs without improvement of the validation "
+                                  "metric (needs a validation split)", kind="positive_int", metavar="N")
+    min_delta: float = option(0.0, "smallest validation improvement that counts for --patience",
+                              kind="non_negative_float")
+    ema: float | None = option(None, "evaluate and save an exponential moving average of the weights "
+                               "with this decay per step (e.g. 0.999)", kind="fraction", metavar="DECAY")
+    time: float | None = option(None, "fit the run to a budget: as many epochs as the measured speed "
+                                "allows in this many seconds of training", kind="positive_float",
+                                metavar="SECONDS")
+    # starting point
+    init: str | None = option(None, "start from a trained run's weights (its head replaced when the "
+                              "classes differ)", metavar="RUN_DIR")
+    freeze: int = option(0, "with --init: the first N top-level blocks of the model are not trained",
+                         kind="non_negative_int", metavar="N")
+    body_lr_mult: float = option(1.0, "with --init: learning-rate factor for every layer but the head",
+                                 kind="positive_float")
+    log: str | None = option(None, "tensorboard: also write TensorBoard event files into RUN_DIR/tb",
+                             choices=("tensorboard",))
+    # what some tasks read (sound: split, test_speaker, audio; text: the columns, fine, folds, vectors)
+    split: str | None = option(None, "sound: own (FSDD's indices 0-4 test), speaker (--test-speaker held out), "
+                               "random, or all", choices=("own", "speaker", "random", "all"))
+    test_speaker: str | None = option(None, "sound: the voice held out as the test split", metavar="NAME")
+    test_fraction: float | None = option(None, "share held out for testing where a data set has no test "
+                                         "split (sound 0.2, text 0.1)", kind="fraction")
+    text_column: str | None = option(None, "text: the TSV/CSV column with the sentences", metavar="NAME")
+    label_column: str | None = option(None, "text: the TSV/CSV column with the labels", metavar="NAME")
+    fine: bool | None = option(None, "text: TREC's 50 fine classes instead of the 6 coarse ones")
+    folds: int | None = option(None, "text: k-fold cross-validation (Kim's protocol: 10), this run "
+                               "trains --fold", kind="positive_int", metavar="K")
+    fold: int | None = option(None, "text: which fold of --folds is the test split (0-based)",
+                              kind="non_negative_int")
+    vectors: str | None = option(None, "text: word vectors (word2vec text/binary or GloVe text) for the "
+                                 "embeddings", metavar="FILE")
+    min_freq: int | None = option(None, "text: words seen fewer times are <unk> (default 1)",
+                                  kind="positive_int")
+    max_tokens: int | None = option(None, "text: longest sentence kept, in tokens (default 400)",
+                                    kind="positive_int")
+    audio: dict | None = option(None, "sound: feature and augmentation settings (see the audio task)",
+                                flag=False)
     # hardware
     engine: str = option("torch", "torch, or reference: the NumPy engine of convnet.reference (SGD, CPU, "
                          "plain Sequential models)", choices=ENGINES)
@@ -116,6 +165,21 @@ class TrainConfig:
              f"input size must be between 8 and 1024 pixels, got {self.input_size}")
         need(self.threads is None or isinstance(self.threads, int) and 1 <= self.threads <= 1024,
              f"threads must be between 1 and 1024, got {self.threads}")
+        number("mixup", 0, 100)
+        number("cutmix", 0, 100)
+        number("min_delta", 0)
+        number("body_lr_mult", 0, 1, closed_high=True)
+        need(self.body_lr_mult > 0, f"body lr mult must be greater than 0, got {self.body_lr_mult}")
+        need(self.ema is None or isinstance(self.ema, float) and 0 < self.ema < 1,
+             f"ema decay must be in (0, 1), got {self.ema!r}")
+        need(self.time is None or isinstance(self.time, (int, float)) and math.isfinite(self.time)
+             and self.time > 0, f"time must be a number of seconds above 0, got {self.time!r}")
+        need(self.patience is None or isinstance(self.patience, int) and self.patience >= 1,
+             f"patience must be at least 1 epoch, got {self.patience!r}")
+        whole("freeze", 0, 1000)
+        need(self.class_weights in (None, "auto"), f"class weights must be auto or null, got {self.class_weights!r}")
+        need(self.sampler in ("shuffle", "balanced"), f"unknown sampler {self.sampler!r} (choose shuffle, balanced)")
+        need(self.log in (None, "tensorboard"), f"unknown log {self.log!r} (choose tensorboard)")
         need(self.model_kwargs is None or isinstance(self.model_kwargs, dict),
              f"model_kwargs must be a mapping of builder arguments, got {self.model_kwargs!r}")
 
@@ -150,11 +214,22 @@ def resolve_options(given: dict, file_values: dict | None = None) -> tuple[Train
     engine's, then the project's (TrainConfig's). Returns (config, the model's and engine's
     defaults that were used)."""
     chosen = {**(file_values or {}), **given}
+    if "model" not in chosen:             # a task's own default model (the graph task's gcn)
+        own_model = _task_default_model(chosen)
+        if own_model:
+            chosen["model"] = own_model
     model = chosen.get("model", TrainConfig.model)
     registered = {**ENGINE_DEFAULTS.get(chosen.get("engine", TrainConfig.engine), {}),
                   **model_training_defaults(model)}
     own = {k: v for k, v in registered.items() if k not in chosen}
     return TrainConfig.from_dict({**own, **chosen}), own
+
+
+def _task_default_model(chosen: dict) -> str | None:
+    from convnet.tasks import task_for
+
+    task = task_for(chosen.get("data", TrainConfig.data), chosen.get("data_dir"), chosen.get("task"))
+    return getattr(task, "default_model", None)
 
 
 def config_for_model(**options) -> TrainConfig:

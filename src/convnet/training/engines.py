@@ -21,22 +21,35 @@ from convnet.training.optim import make_optimizer, make_schedule
 ENGINES = ("torch", "reference")
 
 
-def make_engine(name: str, task, model: torch.nn.Module, cfg, hw, total_steps: int):
+def make_engine(name: str, task, model: torch.nn.Module, cfg, hw, total_steps: int,
+                head: set[str] | None = None):
+    """head: with --init, the parameters learnt anew (the rest at --body-lr-mult)."""
     if name not in ENGINES:
         raise ConfigError(f"unknown engine {name!r} (choose {', '.join(ENGINES)})")
     if name not in task.engines:
         raise ConfigError(f"the {task.name} task trains with the {' or '.join(task.engines)} engine, "
                           f"not {name!r}")
-    return (TorchEngine if name == "torch" else ReferenceEngine)(task, model, cfg, hw, total_steps)
+    if name == "reference":
+        for flag, value in (("--ema", cfg.ema), ("--init", cfg.init), ("--mixup", cfg.mixup), ("--cutmix", cfg.cutmix)):
+            if value:
+                raise ConfigError(f"{flag} is not available with --engine reference")
+        return ReferenceEngine(task, model, cfg, hw, total_steps)
+    return TorchEngine(task, model, cfg, hw, total_steps, head)
 
 
 class TorchEngine:
-    def __init__(self, task, model, cfg, hw, total_steps: int):
+    def __init__(self, task, model, cfg, hw, total_steps: int, head: set[str] | None = None):
         self.task, self.model, self.cfg, self.hw = task, model, cfg, hw
-        self.opt = make_optimizer(model, cfg)
+        self.opt = make_optimizer(model, cfg, head)
         self.sched = make_schedule(self.opt, cfg, total_steps)
         self.scaler = torch.amp.GradScaler(hw.device.type, enabled=hw.amp_dtype == torch.float16)
-        self.lr, self.steps = self.opt.param_groups[0]["lr"], 0
+        self.lr, self.steps = max(g["lr"] for g in self.opt.param_groups), 0
+        self.ema = None
+        if cfg.ema:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            # buffers (batch-norm statistics) averaged too, so the average is a whole model
+            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
 
     def step(self, batch):
         self.model.train()
@@ -47,27 +60,40 @@ class TorchEngine:
                               f"rate {self.cfg.resolved_lr()} is probably too high")
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        self.lr = self.opt.param_groups[0]["lr"]       # the rate this step uses, before the schedule moves
+        self.lr = max(g["lr"] for g in self.opt.param_groups)   # this step's (the head's) rate
         self.scaler.step(self.opt)
         self.scaler.update()
         self.sched.step()
         if hasattr(self.model, "after_step"):          # e.g. Kim's max-norm constraint
             self.model.after_step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         self.steps += 1
         return loss.detach(), tally
 
     def module(self) -> torch.nn.Module:
+        """What is evaluated and saved: the weight average with --ema, else the model."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def train_module(self) -> torch.nn.Module:
         return self.model
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-                "scaler": self.scaler.state_dict(), "steps": self.steps}
+        state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                 "scaler": self.scaler.state_dict(), "steps": self.steps}
+        if self.ema is not None:
+            state["ema"] = {k: v.detach().cpu() for k, v in self.ema.state_dict().items()}
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.steps = int(state.get("steps", 0))
+        if self.ema is not None:
+            if "ema" not in state:
+                raise ConfigError("this run's checkpoint has no weight average; it was not trained with --ema")
+            self.ema.load_state_dict(state["ema"])
 
 
 class ReferenceEngine:
@@ -107,6 +133,9 @@ class ReferenceEngine:
 
         load_reference_into_torch(self.net, self.torch_model)
         return self.torch_model
+
+    def train_module(self) -> torch.nn.Module:
+        return self.module()
 
     def state_dict(self) -> dict:
         return {"velocity": {k: torch.from_numpy(v.copy()) for k, v in self.opt.velocity.items()},

@@ -8,8 +8,10 @@
     RUN_DIR/state.pt          the checkpoint, the one file resume trusts: epoch, seconds, the
                               model's weights, optimizer/scheduler/scaler state and the metrics
                               history up to that epoch (tensors and plain values only)
-    RUN_DIR/model.safetensors latest weights (never a pickle), what eval/predict/serve read
-    RUN_DIR/metrics.jsonl     one JSON line per epoch
+    RUN_DIR/model.safetensors latest weights (never a pickle; the moving average with --ema)
+    RUN_DIR/best.safetensors  the weights of the best validation epoch (runs with a validation
+                              split); eval/predict/serve/export read it when it is there
+    RUN_DIR/metrics.jsonl     one JSON line per epoch (and metrics.csv, the same as a table)
     RUN_DIR/results.json      final test metrics
     RUN_DIR/plots/            pictures (visualize/artifacts.py), RUN_DIR/.lock: see below
 
@@ -35,8 +37,10 @@ import torch
 from convnet.errors import ConfigError, DataError
 from convnet.fileio import atomic_write, atomic_write_json
 
-CONFIG, WEIGHTS, STATE, METRICS, RESULTS, LOCK = (
-    "config.json", "model.safetensors", "state.pt", "metrics.jsonl", "results.json", ".lock")
+CONFIG, WEIGHTS, BEST, STATE, METRICS, METRICS_CSV, RESULTS, LOCK = (
+    "config.json", "model.safetensors", "best.safetensors", "state.pt", "metrics.jsonl", "metrics.csv",
+    "results.json", ".lock")
+WEIGHT_CHOICES = ("auto", "best", "last")
 FORMAT = 2
 
 
@@ -146,6 +150,13 @@ class RunDir:
 
         return Preprocess.from_dict(self.get("preprocess"))
 
+    def hardware(self, device: str = "auto"):
+        """Where and how to run the trained model: `device`, with the run's precision and layout."""
+        from convnet.training.hardware import resolve
+
+        train = self.config.get("train") or {}
+        return resolve(device, train.get("amp", "auto"), train.get("channels_last", True))
+
     def train_config(self, **overrides):
         """The run's TrainConfig (as stored; `overrides` replace fields, e.g. progress)."""
         from convnet.training.config import TrainConfig
@@ -187,33 +198,53 @@ class RunDir:
     def weights_path(self) -> Path:
         return self.path / WEIGHTS
 
+    def weights_file(self, which: str = "auto") -> Path:
+        """auto: the best validation epoch's weights where the run kept them, else the last."""
+        if which not in WEIGHT_CHOICES:
+            raise ConfigError(f"unknown weights {which!r} (choose {', '.join(WEIGHT_CHOICES)})")
+        best = self.path / BEST
+        if which == "best" and not best.is_file():
+            raise DataError(f"{self.path} has no {BEST} (it is kept for runs with a validation split)")
+        return best if which == "best" or which == "auto" and best.is_file() else self.path / WEIGHTS
+
     def save_weights(self, model: torch.nn.Module) -> None:
         save_weights(self.path, model)
 
-    def load_weights(self, model: torch.nn.Module) -> None:
-        load_weights(self.path, model)
+    def load_weights(self, model: torch.nn.Module, which: str = "auto") -> None:
+        load_weights(self.path, model, self.weights_file(which).name)
 
-    def build_model(self, task=None) -> torch.nn.Module:
+    def save_best(self, model: torch.nn.Module, epoch: int, value: float) -> None:
+        from safetensors.torch import save_file
+
+        state = _cpu_state(model)
+        meta = {"format": "pt", "epoch": str(epoch), "value": repr(value)}
+        atomic_write(self.path / BEST, lambda tmp: save_file(state, tmp, metadata=meta))
+
+    def build_model(self, task=None, weights: str = "auto") -> torch.nn.Module:
         """The run's model with its trained weights, on the CPU, in eval mode."""
         if task is None:
             from convnet.tasks import get_task
 
             task = get_task(self.task)
         model = task.build_model(self.config)
-        self.load_weights(model)
+        self.load_weights(model, weights)
         return model.eval()
 
     # -- checkpoints -----------------------------------------------------------------------
     def save_checkpoint(self, epoch: int, seconds: float, model: torch.nn.Module, train_state: dict,
-                        history: list[dict]) -> None:
-        """Commit epoch `epoch`: state.pt (the commit point), then the files derived from it."""
+                        history: list[dict], saved_model: torch.nn.Module | None = None) -> None:
+        """Commit epoch `epoch`: state.pt (the commit point), then the files derived from it.
+        `model` is what training continues from; `saved_model` (default: the same) is what
+        model.safetensors holds, e.g. the weight average of --ema."""
         _kill_point("begin")
         weights = _cpu_state(model)
         state = {"format": FORMAT, "epoch": epoch, "seconds": seconds, "model": weights,
                  "history": history, **train_state}
+        if saved_model is not None and saved_model is not model:
+            state["saved_model"] = _cpu_state(saved_model)
         atomic_write(self.path / STATE, lambda tmp: torch.save(state, tmp))
         _kill_point("state")
-        self._write_derived(weights, history)
+        self._write_derived(state.get("saved_model", weights), history)
 
     def load_checkpoint(self, model: torch.nn.Module) -> dict | None:
         """Load the last committed epoch's weights into `model` and repair the files derived
@@ -227,9 +258,9 @@ class RunDir:
             except RuntimeError as e:
                 raise DataError(f"{self.path / STATE}: weights do not fit the model in {CONFIG} "
                                 f"({str(e).splitlines()[0]})") from None
-            self._write_derived(state["model"], state["history"])
+            self._write_derived(state.get("saved_model", state["model"]), state["history"])
         else:                                        # format 1: weights and metrics beside it
-            self.load_weights(model)
+            self.load_weights(model, "last")
             rows = [r for r in self.metrics() if r.get("epoch", 0) <= int(state["epoch"])]
             state["history"] = rows
             _write_metrics(self.path, rows)
@@ -301,13 +332,13 @@ def save_weights(run_dir: str | Path, model: torch.nn.Module) -> None:
     atomic_write(Path(run_dir) / WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
 
 
-def load_weights(run_dir: str | Path, model: torch.nn.Module) -> None:
+def load_weights(run_dir: str | Path, model: torch.nn.Module, name: str = WEIGHTS) -> None:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(run_dir) / WEIGHTS
+    path = Path(run_dir) / name
     if not path.is_file():
-        raise DataError(f"{run_dir} has no trained model ({WEIGHTS} is missing)")
+        raise DataError(f"{run_dir} has no trained model ({name} is missing)")
     try:
         state = load_file(path)
     except (SafetensorError, OSError) as e:
@@ -346,8 +377,18 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
 
 
 def _write_metrics(run_dir: Path, rows: list[dict]) -> None:
+    """metrics.jsonl, and metrics.csv beside it for spreadsheets and CSV loggers' readers."""
+    import csv
+    import io
+
     atomic_write(Path(run_dir) / METRICS,
                  lambda tmp: Path(tmp).write_text("".join(json.dumps(r) + "\n" for r in rows)))
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(Path(run_dir) / METRICS_CSV, lambda tmp: Path(tmp).write_text(buf.getvalue()))
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

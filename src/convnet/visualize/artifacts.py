@@ -31,27 +31,62 @@ def write_run_artifacts(result, log=print) -> dict | None:
 
 def draw(run_dir: Path, final, test, classes: list[str]) -> dict:
     """curves.png always; with a final evaluation (an Evaluation with probabilities), the
-    confusion matrix, per-class bars and, for image splits, the most confidently wrong images."""
+    confusion matrix, per-class bars and, for image splits, the most confidently wrong images.
+    A run trained with --log tensorboard gets the same pictures in its event files."""
     from convnet.fileio import atomic_write_json
     from convnet.training.runs import read_metrics
     from convnet.visualize import plots
-    from convnet.visualize.common import save_figure
 
     out = run_dir / PLOTS
-    save_figure(plots.plot_curves(read_metrics(run_dir)), out / "curves.png")
-    if final is None or getattr(final, "probabilities", None) is None or final.n == 0:
-        return {}
-    result = final.analysis(classes)
-    save_figure(plots.plot_confusion(np.array(result["confusion"]), classes), out / "confusion.png")
-    save_figure(plots.plot_per_class(result["precision"], result["recall"], classes), out / "per_class.png")
-    images = getattr(test, "images", None)
-    if images is not None and images.dim() == 4:
-        wrong = result["most_confident_wrong"]
-        shown = images[[w["index"] for w in wrong]].numpy() if wrong else np.zeros((0, 1, 1, 1), np.uint8)
-        save_figure(plots.plot_wrong(shown, [w["true"] for w in wrong], [w["predicted"] for w in wrong],
-                                     [w["confidence"] for w in wrong], classes), out / "wrong.png")
-    atomic_write_json(out / ANALYSIS, result)
+    figures = {"curves": plots.plot_curves(read_metrics(run_dir))}
+    result = {}
+    if final is not None and getattr(final, "probabilities", None) is not None and final.n > 0:
+        result = final.analysis(classes)
+        figures["confusion"] = plots.plot_confusion(np.array(result["confusion"]), classes)
+        figures["per_class"] = plots.plot_per_class(result["precision"], result["recall"], classes)
+        images = getattr(test, "images", None)
+        if images is not None and images.dim() == 4:
+            wrong = result["most_confident_wrong"]
+            shown = images[[w["index"] for w in wrong]].numpy() if wrong else np.zeros((0, 1, 1, 1), np.uint8)
+            figures["wrong"] = plots.plot_wrong(shown, [w["true"] for w in wrong], [w["predicted"] for w in wrong],
+                                                [w["confidence"] for w in wrong], classes)
+    _save(figures, out, _tensorboard(run_dir))
+    if result:
+        atomic_write_json(out / ANALYSIS, result)
     return result
+
+
+def _save(figures: dict, out: Path, board) -> None:
+    import matplotlib.pyplot as plt
+
+    from convnet.visualize.common import save_figure
+
+    try:
+        for name, fig in figures.items():
+            save_figure(fig, out / f"{name}.png")
+            if board is not None:
+                board.add_figure(f"final/{name}", fig, close=False)
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
+        if board is not None:
+            board.close()
+
+
+def _tensorboard(run_dir: Path):
+    """The run's TensorBoard writer if it trained with --log tensorboard, else None."""
+    from convnet.errors import ConvnetError
+    from convnet.training.runs import RunDir
+
+    try:
+        train = RunDir.open(run_dir).config.get("train", {})
+    except ConvnetError:
+        return None
+    if train.get("log") != "tensorboard":
+        return None
+    from convnet.training.tblog import writer
+
+    return writer(run_dir)
 
 
 def rebuild_run_artifacts(run_dir, device: str = "cpu") -> dict | None:

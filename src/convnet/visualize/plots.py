@@ -106,3 +106,27 @@ def plot_wrong(images: np.ndarray, true: list[int], pred: list[int], confidence:
                 f"{classes[true[i]]} -> {classes[pred[i]]}\n({confidence[i]:.2f})",
                 ha="center", va="bottom", fontsize=6)
     return fig
+
+
+def plot_lr_find(result: dict):
+    """The range test's loss against the learning rate (log axis), the suggestion marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.plot(result["lr"], result["loss"], color="0.8", lw=0.8, label="loss per step")
+    ax.plot(result["lr"], result["smoothed"], color="C0", lw=1.6, label="smoothed")
+    i = result["steepest_index"]
+    ax.scatter([result["lr"][i]], [result["smoothed"][i]], color="C3", zorder=3,
+               label=f"suggested {result['suggested']:.2e} (steepest fall)")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    low, high = min(result["smoothed"]), result["smoothed"][0]
+    ax.set_ylim(low - 0.1 * abs(high - low) - 1e-3, max(high, low) + 0.5 * abs(high - low) + 1e-3)
+    ax.set_title(f"learning-rate range test ({len(result['lr'])} steps; {result['stopped']})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
