@@ -38,11 +38,18 @@ def _no_network(monkeypatch, tmp_path_factory):
 def digits_run(tmp_path_factory) -> Path:
     """A small convnet trained 2 epochs on the embedded digits (about 5 s): a real run directory."""
     from convnet.training.config import TrainConfig
-    from convnet.training.loop import train
 
     out = tmp_path_factory.mktemp("runs") / "digits"
-    train(TrainConfig(data="digits", epochs=2, lr=0.02, out=str(out), progress=False), log=lambda *_: None)
+    _train_and_draw(TrainConfig(data="digits", epochs=2, lr=0.02, out=str(out), progress=False))
     return out
+
+
+def _train_and_draw(cfg):
+    """What `convnet train` does: the one loop, then the run's plots."""
+    from convnet.training.loop import train
+    from convnet.visualize.artifacts import write_run_artifacts
+
+    write_run_artifacts(train(cfg, log=lambda *_: None), log=lambda *_: None)
 
 
 @pytest.fixture(scope="session")
@@ -50,13 +57,12 @@ def fashion_run(tmp_path_factory, shared_datasets) -> Path:
     """The default convnet trained 1 epoch on 5,000 Fashion-MNIST images (a real run, ~10 s)."""
     from convnet.data.idx import write_idx_subset
     from convnet.training.config import TrainConfig
-    from convnet.training.loop import train
 
     small = write_idx_subset(shared_datasets / "fashion-mnist", tmp_path_factory.mktemp("fashion-small"),
                              5000, 1000)
     out = tmp_path_factory.mktemp("runs") / "fashion"
-    train(TrainConfig(data="fashion-mnist", data_dir=str(small), epochs=2, lr=0.02, out=str(out),
-                      progress=False), log=lambda *_: None)
+    _train_and_draw(TrainConfig(data="fashion-mnist", data_dir=str(small), epochs=2, lr=0.02, out=str(out),
+                                progress=False))
     return out
 
 

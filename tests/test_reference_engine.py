@@ -181,7 +181,7 @@ def _has_flag(verb: str, flag: str) -> bool:
     (["--optimizer", "adamw"], "sgd only"),
     (["--model", "convnet"], "no layer like AdaptiveMaxPool2d"),
     (["--model", "lenet5", "--input-size", "32"], "model lenet5 needs 28x28 input, not 32x32"),
-    (["--model", "lenet5", "--resume", "runs/anything"], "--resume is not available with --engine reference"),
+    (["--model", "lenet5", "--resume", "runs/anything"], "--resume continues a run with its own configuration"),
 ])
 def test_train_engine_reference_rejects_what_it_cannot_do(tmp_path, capsys, argv, message):
     out = tmp_path / "never"

@@ -150,3 +150,25 @@ def test_a_time_budget_sets_the_epochs_and_records_them(tiny, tmp_path):
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     rows = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
     assert config["train"]["epochs"] == len(rows) >= 1
+
+
+def test_amp_auto_measures_both_precisions_once_and_keeps_the_faster(tiny, tmp_path, monkeypatch):
+    """On a CPU with native bf16 (flags faked here: the decision is what is tested, not the CPU),
+    the choice follows the measured times, and the second run reads the cached measurement."""
+    from convnet.training import amp_probe
+
+    monkeypatch.setattr(amp_probe, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    monkeypatch.setenv("CONVNET_CACHE", str(tmp_path / "cache"))
+    out = train("--data", tiny, "--epochs", "1", "--out", tmp_path / "a")
+    line = next(x for x in out.stdout.splitlines() if x.startswith("amp auto:"))
+    cache = json.loads((tmp_path / "cache" / "amp.json").read_text())
+    (m,) = cache.values()
+    chose_bf16 = m["fp32_ms"] / m["bf16_ms"] >= amp_probe.MARGIN
+    assert line.startswith(f"amp auto: {'bf16' if chose_bf16 else 'fp32'}") and "measured now" in line
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert ("bf16" in config["hardware"]) == chose_bf16
+    again = train("--data", tiny, "--epochs", "1", "--out", tmp_path / "b")
+    assert "measured before on this machine" in again.stdout
+    monkeypatch.setattr(amp_probe, "cpu_flags", lambda: frozenset())
+    plain = train("--data", tiny, "--epochs", "1", "--out", tmp_path / "c")
+    assert "amp auto" not in plain.stdout and "fp32" in plain.stdout

@@ -74,7 +74,7 @@ def test_default_space_is_commented_and_covers_training_and_architecture():
 @pytest.mark.parametrize("text, words", [
     ("lrr: 0.1", ["lrr", "unknown key"]),
     ("batch_size: {low: 1.5, high: 8}", ["batch_size", "1.5", "whole number"]),
-    ("optimizer: [sgd, adam]", ["optimizer", "adam"]),
+    ("optimizer: [sgd, rmsprop]", ["optimizer", "rmsprop"]),
     ("lr: {low: 0.1, high: 0.01}", ["lr", "empty range"]),
     ("hidden: []", ["hidden", "empty list"]),
     ("weight_decay: {low: 0.0, high: 0.1, log: true}", ["weight_decay", "log range"]),

@@ -24,17 +24,34 @@ ENGINES = ("torch", "reference")
 def make_engine(name: str, task, model: torch.nn.Module, cfg, hw, total_steps: int,
                 head: set[str] | None = None):
     """head: with --init, the parameters learnt anew (the rest at --body-lr-mult)."""
+    _check_options(name, task, cfg)
+    if name == "reference":
+        return ReferenceEngine(task, model, cfg, hw, total_steps)
+    return TorchEngine(task, model, cfg, hw, total_steps, head)
+
+
+def check_engine(name: str, task, cfg, model: torch.nn.Module) -> None:
+    """Everything that would make `name` refuse this run, checked before a run directory is made."""
+    _check_options(name, task, cfg)
+    if name == "reference":
+        from convnet.reference_bridge import from_torch
+
+        from_torch(model, cfg.seed)
+
+
+def _check_options(name: str, task, cfg) -> None:
     if name not in ENGINES:
         raise ConfigError(f"unknown engine {name!r} (choose {', '.join(ENGINES)})")
     if name not in task.engines:
         raise ConfigError(f"the {task.name} task trains with the {' or '.join(task.engines)} engine, "
                           f"not {name!r}")
     if name == "reference":
-        for flag, value in (("--ema", cfg.ema), ("--init", cfg.init), ("--mixup", cfg.mixup), ("--cutmix", cfg.cutmix)):
+        if cfg.optimizer != "sgd":
+            raise ConfigError(f"--engine reference trains with sgd only, not {cfg.optimizer!r}")
+        for flag, value in (("--ema", cfg.ema), ("--init", cfg.init), ("--mixup", cfg.mixup),
+                            ("--cutmix", cfg.cutmix), ("--class-weights", cfg.class_weights)):
             if value:
                 raise ConfigError(f"{flag} is not available with --engine reference")
-        return ReferenceEngine(task, model, cfg, hw, total_steps)
-    return TorchEngine(task, model, cfg, hw, total_steps, head)
 
 
 class TorchEngine:
@@ -106,8 +123,6 @@ class ReferenceEngine:
         from convnet.reference.threads import set_blas_threads
         from convnet.reference_bridge import from_torch
 
-        if cfg.optimizer != "sgd":
-            raise ConfigError(f"--engine reference trains with sgd only, not {cfg.optimizer!r}")
         set_blas_threads(cfg.threads or 1)        # small matmuls: one BLAS thread unless asked (threads.py)
         self.task, self.torch_model, self.cfg, self.total = task, model, cfg, total_steps
         self.net = from_torch(model, cfg.seed)      # same architecture, names and init

@@ -1,8 +1,8 @@
 """Where and how to compute: device, mixed precision, memory layout, threads.
 
-bf16 autocast pays only where the CPU has AMX tiles (Sapphire Rapids and later): there a
-bf16 matmul ran ~7x faster than fp32. Without AMX (AVX-512 only) bf16 ran 4x *slower* on
-this project's machines, so `amp=auto` turns it on only when /proc/cpuinfo says amx_bf16."""
+On a CPU, `amp=auto` resolves here to fp32; training then measures bf16 against fp32 on the
+actual model where the CPU has native bf16 (training/amp_probe.py): AMX tiles ran a bf16
+matmul ~7x faster, AVX512-BF16 2.3x, and CPUs without either ran it 1.5-4x slower."""
 
 from __future__ import annotations
 
@@ -81,6 +81,4 @@ def _amp_dtype(dev: torch.device, amp: str) -> torch.dtype | None:
     # auto
     if dev.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if dev.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return None
+    return None           # a CPU: fp32 unless training measures bf16 faster (amp_probe.py)

@@ -19,7 +19,7 @@ import torch
 
 from convnet.errors import ConfigError
 from convnet.training.config import TrainConfig
-from convnet.training.engines import make_engine
+from convnet.training.engines import check_engine, make_engine
 from convnet.training.hardware import resolve
 from convnet.training.runs import RunDir, environment
 
@@ -74,6 +74,7 @@ def fit(task, cfg: TrainConfig, run: RunDir | None, log, on_epoch, evaluate_test
         # the values used, not None for "the default" (resume and `eval` read them back)
         config = {"task": task.name, "engine": engine_name, "train": {**cfg.to_dict(), "lr": cfg.resolved_lr()},
                   **task.describe_run(cfg, ds), "hardware": hw.describe(), "environment": environment()}
+        check_engine(engine_name, task, cfg, task.build_model(config))    # before any folder is made
         run = RunDir.create(cfg.out, cfg.model, cfg.data)
         resumed = False
     else:
@@ -97,6 +98,13 @@ def _fit(task, cfg, run, config, ds, hw, engine_name, resumed, log, on_epoch, ev
     config["params"] = sum(p.numel() for p in model.parameters())
     if hasattr(task, "begin"):          # per-run state a task keeps (e.g. class weights)
         task.begin(config, ds, cfg, hw)
+    if not resumed:       # --amp auto on a CPU with native bf16: measured on this model
+        from convnet.training.amp_probe import decide
+
+        hw = decide(task, model, ds, config, cfg, hw, log)
+        config["hardware"] = hw.describe()
+    else:
+        hw = _saved_precision(hw, config)
     steps_per_epoch = max(1, len(task.batches(ds.train, config, cfg, hw, train=True, seed=0)))
     if cfg.time and not resumed:
         cfg.epochs = config["train"]["epochs"] = _epochs_for_budget(
@@ -192,6 +200,15 @@ def _finish(task, cfg, run, config, ds, hw, engine, engine_name, keep, history, 
     return TrainResult(run_dir=run.path, test=test, history=history, seconds=seconds, final=final,
                        test_split=ds.test if evaluate_test else None, classes=list(ds.classes),
                        task=task.name)
+
+
+def _saved_precision(hw, config: dict):
+    """A resumed run keeps the precision it started with (amp auto measured it then)."""
+    from convnet.training.hardware import Hardware
+
+    if hw.device.type == "cpu" and "bf16" in str(config.get("hardware", "")):
+        return Hardware(hw.device, torch.bfloat16, hw.channels_last)
+    return hw
 
 
 def _keep_best(run, module, record: dict, keep: dict, cfg, metric: str) -> None:

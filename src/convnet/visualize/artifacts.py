@@ -38,39 +38,39 @@ def draw(run_dir: Path, final, test, classes: list[str]) -> dict:
     from convnet.visualize import plots
 
     out = run_dir / PLOTS
-    figures = {"curves": plots.plot_curves(read_metrics(run_dir))}
-    result = {}
-    if final is not None and getattr(final, "probabilities", None) is not None and final.n > 0:
+    board = _tensorboard(run_dir)
+    try:
+        # each picture saved as soon as it is drawn: a later failure keeps the earlier ones
+        _save("curves", plots.plot_curves(read_metrics(run_dir)), out, board)
+        if final is None or getattr(final, "probabilities", None) is None or final.n == 0:
+            return {}
         result = final.analysis(classes)
-        figures["confusion"] = plots.plot_confusion(np.array(result["confusion"]), classes)
-        figures["per_class"] = plots.plot_per_class(result["precision"], result["recall"], classes)
+        _save("confusion", plots.plot_confusion(np.array(result["confusion"]), classes), out, board)
+        _save("per_class", plots.plot_per_class(result["precision"], result["recall"], classes), out, board)
         images = getattr(test, "images", None)
         if images is not None and images.dim() == 4:
             wrong = result["most_confident_wrong"]
             shown = images[[w["index"] for w in wrong]].numpy() if wrong else np.zeros((0, 1, 1, 1), np.uint8)
-            figures["wrong"] = plots.plot_wrong(shown, [w["true"] for w in wrong], [w["predicted"] for w in wrong],
-                                                [w["confidence"] for w in wrong], classes)
-    _save(figures, out, _tensorboard(run_dir))
-    if result:
+            _save("wrong", plots.plot_wrong(shown, [w["true"] for w in wrong], [w["predicted"] for w in wrong],
+                                            [w["confidence"] for w in wrong], classes), out, board)
         atomic_write_json(out / ANALYSIS, result)
-    return result
+        return result
+    finally:
+        if board is not None:
+            board.close()
 
 
-def _save(figures: dict, out: Path, board) -> None:
+def _save(name: str, fig, out: Path, board) -> None:
     import matplotlib.pyplot as plt
 
     from convnet.visualize.common import save_figure
 
     try:
-        for name, fig in figures.items():
-            save_figure(fig, out / f"{name}.png")
-            if board is not None:
-                board.add_figure(f"final/{name}", fig, close=False)
-    finally:
-        for fig in figures.values():
-            plt.close(fig)
+        save_figure(fig, out / f"{name}.png")
         if board is not None:
-            board.close()
+            board.add_figure(f"final/{name}", fig, close=False)
+    finally:
+        plt.close(fig)
 
 
 def _tensorboard(run_dir: Path):
