@@ -111,7 +111,7 @@ def test_every_planted_problem_is_found(planted_report):
 
     leak = found["leak"][0]
     assert leak.severity == "error" and sorted(leak.files) == ["test/bird/coffee-again.jpg", "test/dog/leaked.png"]
-    assert "2 test images also appear in train (1 exact, 1 near copies)" in leak.message
+    assert "2 test images also appear in train (1 exact copy, 1 near copy)" in leak.message
     assert "test accuracy is optimistic" in leak.suggestion
 
     imbalance = found["imbalance"][0]
@@ -195,7 +195,9 @@ def test_one_class_and_unknown_class_say_what_train_says(tmp_path):
         for c in classes:
             (tmp_path / split / c).mkdir(parents=True)
             pattern(rng, 32).save(tmp_path / split / c / "0.png")
+    (tmp_path / "extra" / "a").mkdir(parents=True)
     found = by_kind(check_data(str(tmp_path), progress=False))
+    assert found["ignored-files"][0].files == ["extra/"]
     assert "only one class ('a'); a classifier needs at least two" in found["one-class"][0].message
     assert "classes ['z'] are not in train/" in found["unknown-class"][0].message
     assert found["unknown-class"][0].files == ["test/z/0.png"]
@@ -244,8 +246,30 @@ def test_idx_planted_copies_are_found(idx_sets):
     assert sorted(found) == ["duplicate", "leak"], format_report(report)
     assert found["duplicate"][0].groups == [["train[20]", "train[21]"]]
     leak = found["leak"][0]
-    assert sorted(leak.files) == ["test[5]", "test[9]"] and "(1 exact, 1 near copies)" in leak.message
+    assert sorted(leak.files) == ["test[5]", "test[9]"] and "(1 exact copy, 1 near copy)" in leak.message
     assert "remove them from test or train" in leak.suggestion
+
+
+def test_a_loaded_dataset_is_checked_as_train_sees_it(planted, texture_folder):
+    """check_dataset on what load_folder made: the exact leak survives the resize, exact copies
+    only with near=False, and a folder's val standing in for its test is not a leak."""
+    from convnet.data.check import check_dataset
+    from convnet.data.folder import load_folder
+
+    ds = load_folder(planted, (32, 32), progress=False)
+    report = check_dataset(ds, near=False)
+    found = by_kind(report)
+    # leaked.png: a copy of a training image, which the seeded split left in train or drew into val
+    test_leaks = [p for p in found["leak"] if p.message.startswith("1 test image also appears in")]
+    assert len(test_leaks) == 1 and test_leaks[0].message.endswith("(exact copies)")
+    # 003.png and its copy: both in train (a duplicate), or one drawn into val (a leak to val)
+    val_leaks = [p for p in found["leak"] if p.message.startswith("1 val image")]
+    assert len(found["duplicate"]) + len(val_leaks) == 1 and "near-duplicate" not in found
+    assert report.modes == {"RGB": len(ds.train) + len(ds.val) + len(ds.test)}
+    textures = load_folder(texture_folder, (32, 32), progress=False)
+    assert textures.test is textures.val
+    report = check_dataset(textures)
+    assert list(report.counts) == ["train", "val"] and report.problems == []
 
 
 # ----------------------------------------------------------------------------------- the CLI

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from convnet.cli.options import non_negative_float, positive_float
+from convnet.cli.options import non_negative_float, non_negative_int, positive_float
 
 HELP = "report a data set before training: counts, sizes, corrupt files, duplicates, leaks, imbalance"
 
@@ -39,7 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: counts, sizes, modes, problems (kind, severity, message, "
                         "suggestion, files, groups)")
-    p.add_argument("--strict", action="store_true", help="exit 1 when any problem is found (default: 0)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when any problem is found (default: 0 whatever is found; 2 when the data "
+                        "cannot be read at all)")
     p.add_argument("--hash-bits", type=hash_bits, default=10, metavar="BITS",
                    help="near copies: perceptual hashes (pHash) at most BITS of 64 apart (default 10)")
     p.add_argument("--pixel-rms", type=non_negative_float, default=6.0, metavar="LEVELS",
@@ -47,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-near", dest="near", action="store_false", help="look for exact copies only")
     p.add_argument("--max-ratio", type=ratio, default=3.0, metavar="R",
                    help="imbalance: flag a largest/smallest training class ratio of R or more (default 3)")
-    p.add_argument("--show", type=int, default=5, metavar="N", help="examples listed under each problem (default 5)")
+    p.add_argument("--show", type=non_negative_int, default=5, metavar="N",
+                   help="examples listed under each problem (default 5)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
@@ -64,5 +67,5 @@ def run(args) -> int:
         raise ConfigError("no data set given: `convnet check DATA` (a folder, or digits, mnist, fashion-mnist)")
     report = check_data(data, args.data_dir, hash_bits=args.hash_bits, pixel_rms=args.pixel_rms,
                         near=args.near, max_ratio=args.max_ratio, progress=args.progress)
-    print(json.dumps(report.to_dict()) if args.json else format_report(report, show=max(0, args.show)))
+    print(json.dumps(report.to_dict()) if args.json else format_report(report, show=args.show))
     return report.exit_code(args.strict)

@@ -18,7 +18,9 @@ and a list of problems, each with a kind, a severity, the files concerned and on
     empty-folder, ignored-files, one-class, unknown-class   what the folder's layout hides
 
 Severity "error": the measurements or the training would be wrong; "warning": worth a look.
-Finding problems is not a failure: `run` callers exit 0 unless asked to be strict."""
+Finding problems is not a failure: `convnet check` exits 0 unless --strict. `check_data` reads
+a --data argument (a folder file by file, headers first); `check_dataset` checks a Dataset
+already in memory, such as the one train has loaded."""
 
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ class Problem:
 @dataclass
 class Report:
     data: str
-    kind: str                                            # "folder" or "idx"
+    kind: str                                            # "folder", "idx" or "tensors"
     path: str | None
     classes: list[str]
     counts: dict[str, dict[str, int]]                    # split -> class -> readable images
@@ -113,14 +115,60 @@ def check_data(data: str, data_dir: str | None = None, *, hash_bits: int = 10, p
     kind, root = _resolve(data, data_dir)
     settings = {"hash_bits": hash_bits, "pixel_rms": pixel_rms, "near": near, "max_ratio": max_ratio}
     if kind == "idx":
-        report, images, splits = _check_idx(data, data_dir, settings)
-    else:
-        report, images, splits = _check_folder(root, data, settings, progress)
-    report.problems += _copies(images, splits, report.classes, hash_bits, pixel_rms, near, progress,
-                               folder=report.kind == "folder")
-    report.problems += _balance(report.counts, report.classes, max_ratio)
+        from convnet.data.sources import load_dataset
+
+        return check_dataset(load_dataset(data, data_dir, progress=False), data, hash_bits=hash_bits,
+                             pixel_rms=pixel_rms, near=near, max_ratio=max_ratio, progress=progress)
+    report, images, splits = _check_folder(root, data, settings, progress)
+    return _finish(report, images, splits, progress)
+
+
+def check_dataset(ds, data: str | None = None, *, hash_bits: int = 10, pixel_rms: float = 6.0,
+                  near: bool = True, max_ratio: float = 3.0, progress: bool = False) -> Report:
+    """The same report for a Dataset in memory (uint8 [N, C, H, W] tensors per split), e.g. the
+    one `train` has just loaded: counts, copies within and across its splits, imbalance.
+    near=False looks for exact copies only (hashing the bytes: well under a second for 60,000)."""
+    settings = {"hash_bits": hash_bits, "pixel_rms": pixel_rms, "near": near, "max_ratio": max_ratio}
+    splits, parts = [], []
+    for s in SPLITS:
+        part = getattr(ds, s, None)
+        if part is not None and not any(part is q for q in parts):     # a folder's test may be its val
+            splits.append(s)
+            parts.append(part)
+    arrays = [p.images.numpy() for p in parts]                          # [N, C, H, W] each
+    label = np.concatenate([p.labels.numpy() for p in parts]).astype(np.int64)
+    split = np.concatenate([np.full(len(p), k, np.int64) for k, p in enumerate(parts)])
+    names = [f"{s}[{i}]" for s, p in zip(splits, parts) for i in range(len(p))]
+    digests = [hashlib.blake2b(row.tobytes(), digest_size=16).digest()
+               for a in arrays for row in a.reshape(len(a), -1)]
+    thumbs = np.concatenate([hashing.thumbnails(_gray(a)) for a in arrays])
+    images = _Images(names, split, label, digests, hashing.hash_images(thumbs, ("phash",))[:, 0], thumbs)
+    n, (c, h, w) = len(names), arrays[0].shape[1:]
+    source = getattr(ds, "source", None) or {}
+    report = Report(
+        data=data or ds.name, kind="idx" if source.get("kind") == "idx" else "tensors", path=source.get("path"),
+        classes=list(ds.classes), counts=_counts(split, label, splits, ds.classes),
+        unreadable={s: 0 for s in splits}, sizes={f"{w}x{h}": n}, modes={"L" if c == 1 else "RGB": n},
+        formats={"IDX" if source.get("kind") == "idx" else "tensor": n}, settings=settings, problems=[])
+    return _finish(report, images, splits, progress)
+
+
+def _finish(report: Report, images: _Images, splits: list[str], progress: bool) -> Report:
+    """The problems every kind of data set can have: copies, imbalance; errors first."""
+    st = report.settings
+    report.problems += _copies(images, splits, report.classes, st["hash_bits"], st["pixel_rms"], st["near"],
+                               progress, folder=report.kind == "folder")
+    report.problems += _balance(report.counts, report.classes, st["max_ratio"])
     report.problems.sort(key=lambda p: (p.severity != "error", _KIND_ORDER.index(p.kind)))
     return report
+
+
+def _gray(images: np.ndarray) -> np.ndarray:
+    """uint8 [N, C, H, W] -> uint8 [N, H, W] with PIL's "L" weights (ITU-R 601) for colour."""
+    if images.shape[1] == 1:
+        return images[:, 0]
+    rgb = images[:, :3].astype(np.float32)
+    return np.clip((0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]).round(), 0, 255).astype(np.uint8)
 
 
 _KIND_ORDER = ["unknown-class", "one-class", "leak", "conflict", "corrupt", "duplicate", "near-duplicate",
@@ -144,32 +192,6 @@ def _resolve(data: str, data_dir: str | None) -> tuple[str, Path | None]:
     return "folder", path
 
 
-# ---------------------------------------------------------------------------------------- IDX
-
-
-def _check_idx(data: str, data_dir: str | None, settings: dict) -> tuple[Report, _Images, list[str]]:
-    from convnet.data.sources import load_dataset
-
-    ds = load_dataset(data, data_dir, progress=False)
-    splits = [s for s in SPLITS if getattr(ds, s, None) is not None]
-    parts = [getattr(ds, s) for s in splits]
-    pixels = np.concatenate([p.images[:, 0].numpy() for p in parts])            # [N, H, W]
-    label = np.concatenate([p.labels.numpy() for p in parts])
-    split = np.concatenate([np.full(len(p), k) for k, p in enumerate(parts)])
-    names = [f"{s}[{i}]" for s, p in zip(splits, parts) for i in range(len(p))]
-    thumbs = hashing.thumbnails(pixels)
-    images = _Images(names, split, label, [hashlib.blake2b(row.tobytes(), digest_size=16).digest()
-                                           for row in pixels.reshape(len(pixels), -1)],
-                     hashing.hash_images(thumbs, ("phash",))[:, 0], thumbs)
-    h, w = pixels.shape[1:]
-    report = Report(
-        data=data, kind="idx", path=ds.source.get("path"), classes=list(ds.classes),
-        counts=_counts(split, label, splits, ds.classes), unreadable={s: 0 for s in splits},
-        sizes={f"{w}x{h}": len(pixels)}, modes={"L": len(pixels)}, formats={"IDX": len(pixels)},
-        settings=settings, problems=[])
-    return report, images, splits
-
-
 # ------------------------------------------------------------------------------------- folders
 
 
@@ -183,7 +205,7 @@ def _check_folder(root: Path, data: str, settings: dict, progress: bool) -> tupl
     index = {c: k for k, c in enumerate(classes)}
     files = [(s, c, f) for s, found in layout.found.items() for c, fs in found.items() for f in fs]
     rows, failed = _read_files(root, files, progress)
-    keep = [k for k, c in enumerate(c for _, c, _ in files) if c in index]        # unknown classes: shown, not hashed
+    keep = [k for k, (_, c, _) in enumerate(files) if c in index]         # unknown classes: shown, not hashed
     good = [k for k in keep if rows[k] is not None]
     split_of = {s: k for k, s in enumerate(splits)}
     images = _Images(
@@ -217,7 +239,7 @@ def _check_folder(root: Path, data: str, settings: dict, progress: bool) -> tupl
 class _Layout:
     found: dict[str, dict[str, list[Path]]]              # split -> class -> image files
     empty: list[Path]                                    # class folders without an image
-    ignored: list[Path]                                  # files with no image suffix
+    ignored: list[Path]                                  # files with no image suffix, folders beside train/
 
 
 def _scan(root: Path) -> _Layout:
@@ -226,9 +248,12 @@ def _scan(root: Path) -> _Layout:
     from convnet.data.folder import scan_classes
 
     split_dirs = {s: root / s for s in SPLITS if (root / s).is_dir()}
-    if "train" not in split_dirs:
-        split_dirs = {"train": root}
     found, empty, ignored = {}, [], []
+    if "train" in split_dirs:
+        ignored += sorted(p for p in root.iterdir() if p.is_dir() and p.name not in SPLITS
+                          and not p.name.startswith("."))
+    else:
+        split_dirs = {"train": root}
     for s, folder in split_dirs.items():
         found[s] = scan_classes(folder)
         for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -265,14 +290,22 @@ def _layout_problems(root: Path, layout: _Layout, classes: list[str]) -> list[Pr
             "empty-folder", "warning", f"{_n(len(layout.empty), 'folder')} ha{'s' if len(layout.empty) == 1 else 've'} "
             f"no images ({', '.join(sorted(IMAGE_SUFFIXES))})", "train ignores them: fill or remove them",
             files=[_rel(p, root) + "/" for p in layout.empty]))
-    if layout.ignored:
-        kinds = Counter(f.suffix.lower() or "(no suffix)" for f in layout.ignored)
+    folders = [p for p in layout.ignored if p.is_dir()]
+    if folders:
         problems.append(Problem(
-            "ignored-files", "warning", f"{_n(len(layout.ignored), 'file')} in class folders "
-            f"{'is' if len(layout.ignored) == 1 else 'are'} not an image type train reads "
+            "ignored-files", "warning", f"{_n(len(folders), 'folder')} beside train/ "
+            f"{'is' if len(folders) == 1 else 'are'} not read (only train/, val/ and test/ are)",
+            "move their class folders into train/, val/ or test/, or remove them",
+            files=[_rel(p, root) + "/" for p in folders]))
+    files = [f for f in layout.ignored if not f.is_dir()]
+    if files:
+        kinds = Counter(f.suffix.lower() or "(no suffix)" for f in files)
+        problems.append(Problem(
+            "ignored-files", "warning", f"{_n(len(files), 'file')} in class folders "
+            f"{'is' if len(files) == 1 else 'are'} not an image type train reads "
             f"({', '.join(f'{k} {v}' for k, v in kinds.most_common())})",
             "train ignores them: convert any that are pictures to PNG or JPEG",
-            files=[_rel(f, root) for f in layout.ignored]))
+            files=[_rel(f, root) for f in files]))
     return problems
 
 
@@ -417,7 +450,8 @@ def _leaks(images: _Images, copies: list[list[int]], splits: list[str], rep: np.
             a, b = splits[later], splits[earlier]
             where = f"{a}/ or {b}/" if folder else f"{a} or {b}"
             how = ("exact copies" if n_exact == len(leaked) else "near copies" if n_exact == 0
-                   else f"{n_exact:,} exact, {len(leaked) - n_exact:,} near copies")
+                   else f"{_n(n_exact, 'exact copy', 'exact copies')}, "
+                        f"{_n(len(leaked) - n_exact, 'near copy', 'near copies')}")
             problems.append(Problem(
                 "leak", "error",
                 f"{_n(len(leaked), a + ' image')} also {'appears' if len(leaked) == 1 else 'appear'} in {b} ({how})",
@@ -537,8 +571,8 @@ def format_report(report: Report, show: int = 5) -> str:
 
 
 def _headline(report: Report) -> str:
-    what = "image folder" if report.kind == "folder" else "IDX set"
-    if report.path and report.kind == "idx":
+    what = {"folder": "image folder", "idx": "IDX set", "tensors": "images in memory"}[report.kind]
+    if report.path and report.kind != "folder":
         what += f" at {report.path}"
     bad = sum(report.unreadable.values())
     return (f"{report.data} ({what}): {_n(len(report.counts), 'split')}, "
@@ -561,10 +595,11 @@ def _table(report: Report) -> list[str]:
 def _sizes(sizes: dict[str, int]) -> str:
     if not sizes:
         return "none"
-    common = list(sizes.items())[:3]
-    text = ", ".join(f"{k} {v:,}" for k, v in common)
-    if len(sizes) > 3:
-        rest = sum(v for _, v in list(sizes.items())[3:])
-        areas = sorted(sizes, key=lambda k: (int(k.split("x")[0]) * int(k.split("x")[1]), k))
-        text += f", {rest:,} in {len(sizes) - 3:,} other sizes (from {areas[0]} to {areas[-1]})"
+    items = list(sizes.items())
+    text = ", ".join(f"{k} {v:,}" for k, v in items[:3])
+    if len(items) > 3:
+        text += f", {len(items) - 3:,} other sizes {sum(v for _, v in items[3:]):,}"
+    if len(items) > 1:
+        by_area = sorted(sizes, key=lambda k: (int(k.split("x")[0]) * int(k.split("x")[1]), k))
+        text += f"; smallest {by_area[0]}, largest {by_area[-1]}"
     return text
