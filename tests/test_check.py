@@ -158,6 +158,14 @@ def test_exact_duplicates_match_a_byte_hash(planted_report, planted):
     assert sorted(reported) == same
 
 
+def test_worker_processes_give_the_same_report(planted, planted_report, monkeypatch):
+    import convnet.data.check as check
+
+    monkeypatch.setattr(check, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(check, "READ_CHUNK", 16)        # 8 chunks over 2 spawned processes
+    assert check_data(str(planted), progress=False, workers=2).to_dict() == planted_report.to_dict()
+
+
 def test_a_clean_folder_has_no_problem(clean):
     report = check_data(str(clean), progress=False)
     assert report.problems == [], format_report(report)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from convnet.cli.options import non_negative_float, non_negative_int, positive_float
+from convnet.cli.options import non_negative_float, non_negative_int, positive_float, positive_int
 
 HELP = "report a data set before training: counts, sizes, corrupt files, duplicates, leaks, imbalance"
 
@@ -51,11 +51,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="imbalance: flag a largest/smallest training class ratio of R or more (default 3)")
     p.add_argument("--show", type=non_negative_int, default=5, metavar="N",
                    help="examples listed under each problem (default 5)")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="processes reading a folder's files (default: one per core, at most 8)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def run(args) -> int:
     import json
+    import os
 
     from convnet.data.check import check_data, format_report
     from convnet.errors import ConfigError
@@ -65,7 +68,9 @@ def run(args) -> int:
     data = args.data or args.data_option
     if not data:
         raise ConfigError("no data set given: `convnet check DATA` (a folder, or digits, mnist, fashion-mnist)")
+    workers = args.workers or min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                  else os.cpu_count() or 1)
     report = check_data(data, args.data_dir, hash_bits=args.hash_bits, pixel_rms=args.pixel_rms,
-                        near=args.near, max_ratio=args.max_ratio, progress=args.progress)
+                        near=args.near, max_ratio=args.max_ratio, progress=args.progress, workers=workers)
     print(json.dumps(report.to_dict()) if args.json else format_report(report, show=args.show))
     return report.exit_code(args.strict)

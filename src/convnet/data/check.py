@@ -41,6 +41,8 @@ from convnet.errors import DataError
 SPLITS = ("train", "val", "test")
 GUESS_SAMPLE = 20             # images a class that folder.py reads to guess the channels
 PROGRESS_MIN = 500            # fewer files than this: no progress bar
+READ_CHUNK = 256              # files read per task
+PARALLEL_MIN = 2000           # fewer files than this: one process (starting more costs ~0.5 s)
 
 
 @dataclass
@@ -110,8 +112,9 @@ class _Images:
 
 
 def check_data(data: str, data_dir: str | None = None, *, hash_bits: int = 10, pixel_rms: float = 6.0,
-               near: bool = True, max_ratio: float = 3.0, progress: bool = True) -> Report:
-    """Read a data set as `train --data DATA --data-dir DIR` would and report its problems."""
+               near: bool = True, max_ratio: float = 3.0, progress: bool = True, workers: int = 1) -> Report:
+    """Read a data set as `train --data DATA --data-dir DIR` would and report its problems
+    (a folder's files read by `workers` processes: see _read_files)."""
     kind, root = _resolve(data, data_dir)
     settings = {"hash_bits": hash_bits, "pixel_rms": pixel_rms, "near": near, "max_ratio": max_ratio}
     if kind == "idx":
@@ -119,7 +122,7 @@ def check_data(data: str, data_dir: str | None = None, *, hash_bits: int = 10, p
 
         return check_dataset(load_dataset(data, data_dir, progress=False), data, hash_bits=hash_bits,
                              pixel_rms=pixel_rms, near=near, max_ratio=max_ratio, progress=progress)
-    report, images, splits = _check_folder(root, data, settings, progress)
+    report, images, splits = _check_folder(root, data, settings, progress, workers)
     return _finish(report, images, splits, progress)
 
 
@@ -195,7 +198,8 @@ def _resolve(data: str, data_dir: str | None) -> tuple[str, Path | None]:
 # ------------------------------------------------------------------------------------- folders
 
 
-def _check_folder(root: Path, data: str, settings: dict, progress: bool) -> tuple[Report, _Images, list[str]]:
+def _check_folder(root: Path, data: str, settings: dict, progress: bool,
+                  workers: int) -> tuple[Report, _Images, list[str]]:
     layout = _scan(root)
     splits = list(layout.found)
     classes = sorted(layout.found["train"])
@@ -204,7 +208,7 @@ def _check_folder(root: Path, data: str, settings: dict, progress: bool) -> tupl
     problems = _layout_problems(root, layout, classes)
     index = {c: k for k, c in enumerate(classes)}
     files = [(s, c, f) for s, found in layout.found.items() for c, fs in found.items() for f in fs]
-    rows, failed = _read_files(root, files, progress)
+    rows, failed = _read_files(root, files, progress, workers)
     keep = [k for k, (_, c, _) in enumerate(files) if c in index]         # unknown classes: shown, not hashed
     good = [k for k in keep if rows[k] is not None]
     split_of = {s: k for k, s in enumerate(splits)}
@@ -320,23 +324,54 @@ class _Read:
     thumb: np.ndarray             # uint8 [32, 32]
 
 
-def _read_files(root: Path, files: list, progress: bool) -> tuple[list[_Read | None], list[tuple[Path, str]]]:
+def _read_files(root: Path, files: list, progress: bool, workers: int = 1) -> tuple[list[_Read | None],
+                                                                                list[tuple[Path, str]]]:
     """Each file read once: its bytes hashed, its header, its 32x32 gray thumbnail. A file the
     fast path cannot read goes through open_image, whose one-line message is the report's.
-    (One thread: two threads gained at most a quarter on two cores, and warnings.catch_warnings,
-    which the bomb check needs, is not thread-safe.)"""
+
+    With workers > 1 (and enough files to pay for starting them), chunks of files go to that
+    many processes: Pillow's per-file work is mostly Python, so threads gain little. They are
+    spawned, not forked (torch is loaded by then), which re-imports the caller's main module
+    unless it is a package's __main__ or guarded by `if __name__ == "__main__"`: the CLI asks
+    for them, the Python default is one process."""
     from tqdm import tqdm
 
     cap = max_pixels()
-    rows, failed = [], []
-    for _, _, path in tqdm(files, desc=f"checking {root.name}", unit="img", leave=False, file=sys.stderr,
-                           disable=True if not progress or len(files) < PROGRESS_MIN else None):
+    paths = [f for _, _, f in files]
+    bar = tqdm(total=len(paths), desc=f"checking {root.name}", unit="img", leave=False, file=sys.stderr,
+               disable=True if not progress or len(paths) < PROGRESS_MIN else None)
+    chunks = [paths[k:k + READ_CHUNK] for k in range(0, len(paths), READ_CHUNK)]
+    results: list = []
+    for part in _map_chunks(chunks, cap, workers if len(paths) >= PARALLEL_MIN else 1):
+        results += part
+        bar.update(len(part))
+    bar.close()
+    rows = [r if isinstance(r, _Read) else None for r in results]
+    return rows, [(p, r) for p, r in zip(paths, results) if isinstance(r, str)]
+
+
+def _map_chunks(chunks: list[list[Path]], cap: int, workers: int):
+    """_read_many over the chunks, in order: in this process, or in a spawned pool."""
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield _read_many(chunk, cap)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(_read_many, chunks, [cap] * len(chunks))
+
+
+def _read_many(paths: list[Path], cap: int) -> list:
+    """_read_one of each path, or the message of its DataError: one chunk of work."""
+    out = []
+    for path in paths:
         try:
-            rows.append(_read_one(path, cap))
+            out.append(_read_one(path, cap))
         except DataError as e:
-            rows.append(None)
-            failed.append((path, str(e)))
-    return rows, failed
+            out.append(str(e))
+    return out
 
 
 def _read_one(path: Path, cap: int) -> _Read:
