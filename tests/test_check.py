@@ -197,6 +197,16 @@ def test_conflicting_labels_and_layout_problems(tmp_path, shared_images):
     assert found["ignored-files"][0].files == ["a/scan.heic"]
 
 
+def test_nothing_readable_is_an_error(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        (tmp_path / c / "0.png").write_bytes(b"no image here")
+    report = check_data(str(tmp_path), progress=False)
+    assert [(p.kind, p.severity) for p in report.problems] == [("empty-class", "error"), ("corrupt", "error")]
+    assert report.problems[1].message == "2 files cannot be read as images; train/ has no readable image"
+    assert "modes: none; formats: none" in format_report(report)
+
+
 def test_one_class_and_unknown_class_say_what_train_says(tmp_path):
     rng = np.random.default_rng(3)
     for split, classes in (("train", ["a"]), ("test", ["a", "z"])):

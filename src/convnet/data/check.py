@@ -5,7 +5,8 @@ sub-folders, or train/ val/ test/ each with them; an IDX set by name or folder) 
 the images per class and split, their sizes, colour modes and file formats (from the headers),
 and a list of problems, each with a kind, a severity, the files concerned and one suggestion:
 
-    corrupt          files `open_image` refuses (its messages): train skips them
+    corrupt          files `open_image` refuses (its messages): train skips them (error when
+                     none of a split can be read: train refuses it)
     duplicate        byte-identical files (IDX: identical pixels) within a split
     near-duplicate   resized, recompressed or retouched copies within a split
                      (convnet.data.hashing: pHash within --hash-bits, then the thumbnails
@@ -13,6 +14,7 @@ and a list of problems, each with a kind, a severity, the files concerned and on
     leak             val/test images with an exact or near copy in an earlier split (error)
     conflict         one picture under two classes (error)
     imbalance        largest/smallest training class at or above --max-ratio
+    empty-class      a class with no readable training image (error)
     missing-class    a class with no images in val/ or test/
     mixed-colour     gray images among colour ones, or the other way round
     empty-folder, ignored-files, one-class, unknown-class   what the folder's layout hides
@@ -174,7 +176,7 @@ def _gray(images: np.ndarray) -> np.ndarray:
     return np.clip((0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]).round(), 0, 255).astype(np.uint8)
 
 
-_KIND_ORDER = ["unknown-class", "one-class", "leak", "conflict", "corrupt", "duplicate", "near-duplicate",
+_KIND_ORDER = ["unknown-class", "one-class", "empty-class", "leak", "conflict", "corrupt", "duplicate", "near-duplicate",
                "imbalance", "missing-class", "mixed-colour", "empty-folder", "ignored-files"]
 
 
@@ -231,9 +233,13 @@ def _check_folder(root: Path, data: str, settings: dict, progress: bool,
         formats=dict(Counter(r.format or "?" for r in read).most_common()),
         settings=settings, problems=problems)
     if failed:
+        dead = [s for s in splits if report.unreadable[s] and not sum(report.counts[s].values())]
         report.problems.append(Problem(
-            "corrupt", "warning", f"{_n(len(failed), 'file')} cannot be read as images",
-            "remove or replace them: train skips them with a warning",
+            "corrupt", "error" if dead else "warning", f"{_n(len(failed), 'file')} cannot be read as images"
+            + (f"; {', '.join(d + '/' for d in dead)} {'has' if len(dead) == 1 else 'have'} no readable image"
+               if dead else ""),
+            "remove or replace them: train skips them with a warning" if not dead else
+            "replace them: train refuses a split with no readable image",
             files=[_rel(p, root) for p, _ in failed], details=[msg for _, msg in failed]))
     report.problems += _colour(root, files, rows, layout.found["train"])
     return report, images, splits
@@ -543,7 +549,7 @@ def _balance(counts: dict[str, dict[str, int]], classes: list[str], max_ratio: f
     small = min(sizes, key=sizes.get)
     if sizes[small] == 0:
         empty = [c for c, v in sizes.items() if v == 0]
-        return [Problem("imbalance", "warning",
+        return [Problem("empty-class", "error",
                         f"{_n(len(empty), 'class', 'classes')} {'has' if len(empty) == 1 else 'have'} no training "
                         f"images ({', '.join(map(repr, empty[:5]))})",
                         "the model cannot learn a class it never sees: add images or drop the class")]
@@ -588,8 +594,8 @@ def format_report(report: Report, show: int = 5) -> str:
     lines = [_headline(report)]
     lines += _table(report)
     lines.append("  sizes: " + _sizes(report.sizes))
-    lines.append("  modes: " + ", ".join(f"{m} {v:,}" for m, v in report.modes.items())
-                 + "; formats: " + ", ".join(f"{m} {v:,}" for m, v in report.formats.items()))
+    lines.append("  modes: " + (", ".join(f"{m} {v:,}" for m, v in report.modes.items()) or "none")
+                 + "; formats: " + (", ".join(f"{m} {v:,}" for m, v in report.formats.items()) or "none"))
     if not report.problems:
         lines.append("no problems found")
         return "\n".join(lines)
