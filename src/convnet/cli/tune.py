@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=positive_int, help="CPU threads per trial")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial")
+    p.add_argument("--epochs", type=positive_int,
+                   help="epochs of every trial (default: the space's epochs, else the model's training default)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 

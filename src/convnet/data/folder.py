@@ -79,10 +79,16 @@ def load_folder(root: str | Path, size: tuple[int, int], channels: int | None = 
         train, val = train.subset(keep), train.subset(held)
     return Dataset(
         name=root.name, classes=classes, train=train, val=val, test=test if test is not None else val,
-        hflip=True,
+        hflip=mirror_keeps_class(classes),
         source={"kind": "folder", "path": str(root.resolve()), "val_fraction": val_fraction,
                 "seed": seed, "channels": channels, "size": list(size)},
     )
+
+
+def mirror_keeps_class(classes: list[str]) -> bool:
+    """Random flips for a folder unless its classes are digits or letters (a mirrored 2 or R is
+    no longer a 2 or an R): photos of things keep their class in a mirror."""
+    return not all(len(c) == 1 and c.isalnum() or c.isdigit() for c in classes)
 
 
 def _guess_channels(found: dict[str, list[Path]], sample: int = 20) -> int:

@@ -70,7 +70,10 @@ class ImageClassification(Task):
 
     def summary_line(self, cfg, ds, config: dict) -> str:
         h, w = config["preprocess"]["size"]
-        return super().summary_line(cfg, ds, config) + f", {h}x{w}x{config['preprocess']['channels']}"
+        aug = config.get("augment") or {}
+        why = "" if cfg.hflip is not None else " (the data set's default)"
+        flips = f", flips {'on' if aug.get('hflip') else 'off'}{why}" if aug else ""
+        return super().summary_line(cfg, ds, config) + f", {h}x{w}x{config['preprocess']['channels']}{flips}"
 
     def batches(self, split, config: dict, cfg, hw, *, train: bool, seed: int):
         pre = Preprocess.from_dict(config["preprocess"])

@@ -68,7 +68,8 @@ def base_config(args, space) -> dict:
     # only what the command line says: each trial puts the model's registered training
     # defaults (resolve_options) under these and the sampled values
     base = {"model": args.model, "data": args.data, "data_dir": args.data_dir, "input_size": args.input_size,
-            "val_fraction": args.val_fraction, "device": args.device, "threads": threads, "seed": args.seed}
+            "val_fraction": args.val_fraction, "device": args.device, "threads": threads, "seed": args.seed,
+            **({"epochs": args.epochs} if getattr(args, "epochs", None) else {})}
     TrainConfig(**base)                   # refuse a bad value now, not in every trial
     return base
 

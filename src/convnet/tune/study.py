@@ -155,7 +155,9 @@ def make_objective(study, tuning: Tuning, budget: int, on_result):
         trial.set_user_attr("interrupted", False)      # a retry inherits the attributes it replaces
         overrides, model_kwargs = tuning.space.sample(trial)
         run_dir = tuning.out / "trials" / f"{trial.number:04d}"
-        values = {**tuning.base, **overrides, "model_kwargs": model_kwargs, "out": str(run_dir),
+        # `tune --epochs N` (in base only when given) wins over the space's epochs
+        fixed = {"epochs": tuning.base["epochs"]} if "epochs" in tuning.base else {}
+        values = {**tuning.base, **overrides, **fixed, "model_kwargs": model_kwargs, "out": str(run_dir),
                   "progress": False}
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         trial.set_user_attr("config", {k: v for k, v in values.items() if k not in ("out", "progress")})
