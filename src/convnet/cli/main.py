@@ -31,6 +31,10 @@ VERBS = {
     "serve": "convnet.cli.serve",
     "export": "convnet.cli.export",
     "check": "convnet.cli.check",
+    "ocr": "convnet.cli.ocr",
+    "embed": "convnet.cli.embed",
+    "index": "convnet.cli.index",
+    "search": "convnet.cli.search",
 }
 
 
