@@ -32,6 +32,7 @@ VERBS = {
     "export": "convnet.cli.export",
     "check": "convnet.cli.check",
     "ocr": "convnet.cli.ocr",
+    "ocr": "convnet.cli.ocr",
     "embed": "convnet.cli.embed",
     "index": "convnet.cli.index",
     "search": "convnet.cli.search",

@@ -23,6 +23,7 @@ FAMILIES = [
     "kimcnn",
     "gcn",
     "tdnn",
+    "crnn",
 ]
 
 for _family in FAMILIES:

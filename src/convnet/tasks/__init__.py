@@ -15,6 +15,7 @@ TASKS = {
     "graph": "convnet.tasks.graph:GraphNodeClassification",
     "text": "convnet.tasks.text:TextClassification",
     "audio": "convnet.tasks.audio:AudioClassification",
+    "ocr": "convnet.tasks.ocr:LineRecognition",
     "classify": "convnet.tasks.classify:ImageClassification",
 }
 DEFAULT = "classify"
