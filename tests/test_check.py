@@ -368,8 +368,9 @@ def test_close_pairs_and_groups_against_brute_force():
              if max(bin(int(h[a, k]) ^ int(h[b, k])).count("1") for k in (0, 1)) <= 4]
     assert sorted(zip(i.tolist(), j.tolist())) == brute
     assert hashing.groups(400, i, j) == [[3, 100, 250, 390], [5, 399]]
-    x = rng.integers(0, 2**63, 50, dtype=np.uint64)
+    x = rng.integers(0, 2**63, 50, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     assert hashing.hamming(x, x[:7]).tolist() == [[bin(int(p) ^ int(q)).count("1") for q in x[:7]] for p in x]
+    assert hashing.popcount_table(x).tolist() == [bin(int(p)).count("1") for p in x]
 
 
 def test_copies_of_photos_are_near_and_different_photos_are_not(shared_images):
