@@ -58,6 +58,8 @@ def beam(log_probs, alphabet: str, width: int = 8, prune: float = -12.0) -> list
         nxt: dict[tuple, list[float]] = {}
 
         def add(prefix, blank_p, last_p):
+            if blank_p == -math.inf and last_p == -math.inf:
+                return                      # no path reads as it (a repeat with no blank between)
             b, n = nxt.get(prefix, (-math.inf, -math.inf))
             nxt[prefix] = (_logsumexp(b, blank_p), _logsumexp(n, last_p))
 
