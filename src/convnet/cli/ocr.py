@@ -68,9 +68,7 @@ def run(args) -> int:
         return _train(args)
     _check_run(args.run_dir)
     if args.ocr_verb == "eval":
-        from convnet.cli import evaluate
-
-        return evaluate.run(args)
+        return _eval(args)
     return _read(args)
 
 
@@ -87,6 +85,28 @@ def _train(args) -> int:
     cfg.lines, cfg.test_lines = args.lines, args.test_lines
     write_run_artifacts(fit(cfg), log=print)
     return 0
+
+
+def _eval(args) -> int:
+    """evaluate.run; without --json its report is shown as CER, exact lines and a few misreadings."""
+    import contextlib
+    import io
+    import json
+
+    from convnet.cli import evaluate
+
+    if args.json:
+        return evaluate.run(args)
+    args.json = True
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = evaluate.run(args)
+    r = json.loads(out.getvalue())
+    print(f"{r['data']} {r['split']}: CER {r['cer']:.4f} ({r['errors']:,} errors in {r['chars']:,} characters), "
+          f"exact lines {r['exact']:.2%}, {r['n']:,} lines, {r['lines_per_second']:,} lines/s (loss {r['loss']:.4f})")
+    for e in r["examples"][:5]:
+        print(f"  {e['file']}: {e['text']!r} read as {e['read']!r}")
+    return code
 
 
 def _check_run(run_dir: str) -> None:
