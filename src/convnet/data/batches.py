@@ -106,9 +106,19 @@ class BatchIterator:
         self.shuffle, self.augment, self.device = shuffle, augment, device
         self.channels_last, self.drop_last = channels_last, drop_last
         self.generator = torch.Generator().manual_seed(seed)
+        self.rank, self.world = 0, 1
+
+    def shard(self, rank: int, world: int) -> "BatchIterator":
+        """Distributed training: this process takes every world-th example of the epoch's order
+        (the same order in every process: the same seed), all processes the same count."""
+        self.rank, self.world = rank, world
+        return self
+
+    def _examples(self) -> int:
+        return len(self.data) // self.world if self.world > 1 else len(self.data)
 
     def __len__(self) -> int:
-        n = len(self.data)
+        n = self._examples()
         return n // self.batch_size if self.drop_last and n >= self.batch_size else -(-n // self.batch_size)
 
     def __iter__(self):
@@ -117,6 +127,8 @@ class BatchIterator:
             order = torch.multinomial(self.sample_weights, n, replacement=True, generator=self.generator)
         else:
             order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if self.world > 1:
+            order = order[:self._examples() * self.world][self.rank::self.world]
         for i in range(len(self)):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
             yield self.batch(index)

@@ -63,10 +63,10 @@ class TorchEngine:
         self.lr, self.steps = max(g["lr"] for g in self.opt.param_groups), 0
         self.ema = None
         if cfg.ema:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            from torch.optim.swa_utils import AveragedModel
 
             # buffers (batch-norm statistics) averaged too, so the average is a whole model
-            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            self.ema = AveragedModel(model, avg_fn=ema_step(cfg.ema), use_buffers=True)
 
     def step(self, batch):
         self.model.train()
@@ -77,6 +77,11 @@ class TorchEngine:
                               f"rate {self.cfg.resolved_lr()} is probably too high")
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        group = getattr(self, "group", None)
+        if group is not None and group.active:         # torchrun: the mean gradient of all processes
+            from convnet.training.distributed import average_gradients
+
+            average_gradients(self.model, group)
         self.lr = max(g["lr"] for g in self.opt.param_groups)   # this step's (the head's) rate
         self.scaler.step(self.opt)
         self.scaler.update()
@@ -111,6 +116,18 @@ class TorchEngine:
             if "ema" not in state:
                 raise ConfigError("this run's checkpoint has no weight average; it was not trained with --ema")
             self.ema.load_state_dict(state["ema"])
+
+
+def ema_step(decay: float):
+    """The moving average's update with a warm-up: decay_t = min(decay, (1 + t) / (10 + t)) at
+    update t (TensorFlow's num_updates rule), so a run of a few hundred steps is not averaged
+    mostly over its random start (0.999 alone would weigh the first 1,000 steps' init)."""
+    def update(average: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        t = float(n)
+        d = min(decay, (1 + t) / (10 + t))
+        return average * d + current * (1 - d)
+
+    return update
 
 
 class ReferenceEngine:

@@ -45,24 +45,41 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, log=print, on_epoc
     (hyperparameter tuning must not look at it). `task`: a Task (default: the run's, or the
     one `cfg.task` names, or the one that claims `cfg.data`)."""
     from convnet.tasks import get_task, task_for
+    from convnet.training import distributed
 
-    if resume is not None:
-        run = RunDir.open(resume)
-        run.lock()
-        cfg = run.train_config(progress=cfg.progress, **({"threads": cfg.threads} if cfg.threads else {}))
-        task = task or get_task(run.task)
-    else:
-        run = None
-        task = task or task_for(cfg.data, cfg.data_dir, cfg.task)
+    group = distributed.join(cfg.device)      # torchrun's processes, or one
+    if not group.main:
+        log = _quiet
+    run = None
     try:
-        return fit(task, cfg, run, log, on_epoch, evaluate_test)
+        if resume is not None:
+            run = RunDir.open(resume)
+            if group.main:
+                run.lock()
+            cfg = run.train_config(progress=cfg.progress and group.main,
+                                   **({"threads": cfg.threads} if cfg.threads else {}))
+            task = task or get_task(run.task)
+        else:
+            task = task or task_for(cfg.data, cfg.data_dir, cfg.task)
+        return fit(task, cfg, run, log, on_epoch, evaluate_test, group)
     finally:
         if run is not None:
             run.release()
+        distributed.leave(group)
 
 
-def fit(task, cfg: TrainConfig, run: RunDir | None, log, on_epoch, evaluate_test: bool) -> TrainResult:
+def _quiet(*_):
+    pass
+
+
+def fit(task, cfg: TrainConfig, run: RunDir | None, log, on_epoch, evaluate_test: bool,
+        group=None) -> TrainResult:
+    from convnet.training.distributed import Group, share
+
+    group = group or Group()
     engine_name = cfg.engine
+    if group.active and engine_name != "torch":
+        raise ConfigError("distributed training runs on the torch engine")
     hw = (resolve("cpu", "off", False, cfg.threads) if engine_name == "reference"
           else resolve(cfg.device, cfg.amp, cfg.channels_last, cfg.threads))
     torch.manual_seed(cfg.seed)
@@ -75,17 +92,22 @@ def fit(task, cfg: TrainConfig, run: RunDir | None, log, on_epoch, evaluate_test
         config = {"task": task.name, "engine": engine_name, "train": {**cfg.to_dict(), "lr": cfg.resolved_lr()},
                   **task.describe_run(cfg, ds), "hardware": hw.describe(), "environment": environment()}
         check_engine(engine_name, task, cfg, task.build_model(config))    # before any folder is made
-        run = RunDir.create(cfg.out, cfg.model, cfg.data)
+        # process 0 claims the directory; the others learn its name and never write to it
+        run = RunDir.create(cfg.out, cfg.model, cfg.data) if group.main else None
+        path = share(str(run.path) if run is not None else None, group)
+        run = run or RunDir(path)
         resumed = False
     else:
         config, resumed = run.config, True
     try:
-        return _fit(task, cfg, run, config, ds, hw, engine_name, resumed, log, on_epoch, evaluate_test)
+        return _fit(task, cfg, run, config, ds, hw, engine_name, resumed, log, on_epoch, evaluate_test, group)
     finally:
         run.release()
 
 
-def _fit(task, cfg, run, config, ds, hw, engine_name, resumed, log, on_epoch, evaluate_test) -> TrainResult:
+def _fit(task, cfg, run, config, ds, hw, engine_name, resumed, log, on_epoch, evaluate_test, group) -> TrainResult:
+    from convnet.training import distributed
+
     eval_name, eval_split = ("val", ds.val) if ds.val is not None else ("test", ds.test)
     model = task.build_model(config)
     head = _initialise(model, cfg, config, log) if cfg.init and not resumed else None
@@ -98,21 +120,25 @@ def _fit(task, cfg, run, config, ds, hw, engine_name, resumed, log, on_epoch, ev
     config["params"] = sum(p.numel() for p in model.parameters())
     if hasattr(task, "begin"):          # per-run state a task keeps (e.g. class weights)
         task.begin(config, ds, cfg, hw)
-    if not resumed:       # --amp auto on a CPU with native bf16: measured on this model
+    if not resumed and not group.active:   # --amp auto on a CPU with native bf16: measured on this model
         from convnet.training.amp_probe import decide
 
         hw = decide(task, model, ds, config, cfg, hw, log)
         config["hardware"] = hw.describe()
     else:
         hw = _saved_precision(hw, config)
-    steps_per_epoch = max(1, len(task.batches(ds.train, config, cfg, hw, train=True, seed=0)))
-    if cfg.time and not resumed:
-        cfg.epochs = config["train"]["epochs"] = _epochs_for_budget(
-            task, model, ds, config, cfg, hw, engine_name, steps_per_epoch, log)
+    steps_per_epoch = max(1, len(distributed.shard(task.batches(ds.train, config, cfg, hw, train=True, seed=0),
+                                                   group)))
+    if cfg.time and not resumed:       # every process trains process 0's count
+        cfg.epochs = config["train"]["epochs"] = distributed.share(_epochs_for_budget(
+            task, model, ds, config, cfg, hw, engine_name, steps_per_epoch, log), group)
+    if group.active:
+        config["distributed"] = {"processes": group.world}
     engine = make_engine(engine_name, task, model, cfg, hw, cfg.epochs * steps_per_epoch, head)
+    engine.group = group
     start_epoch, history, seconds, keep = 0, [], 0.0, {"best": None, "bad_epochs": 0, "stopped_early": None}
     if resumed:
-        state = run.load_checkpoint(model)
+        state = run.load_checkpoint(model, repair=group.main)
         if state is not None:
             engine.load_state_dict(state)
             start_epoch, seconds, history = int(state["epoch"]), float(state["seconds"]), list(state["history"])
@@ -123,19 +149,28 @@ def _fit(task, cfg, run, config, ds, hw, engine_name, resumed, log, on_epoch, ev
             log(f"{run}: all {cfg.epochs} epochs already done")
         else:
             log(f"resuming {run} at epoch {start_epoch + 1}/{cfg.epochs}")
-    run.write_config(config)
+    if group.main:
+        run.write_config(config)
     how = hw.describe() if engine_name == "torch" else "cpu, float32, the NumPy reference engine"
+    if group.active:
+        how += f"; {group.world} processes, {cfg.batch_size} examples a step in each"
     log(f"training {cfg.model} ({config['params']:,} parameters) on {ds.name}: "
         f"{task.summary_line(cfg, ds, config)}; {how}; run dir {run}")
-    board = _board(run, cfg, start_epoch * steps_per_epoch)
+    board = _board(run, cfg, start_epoch * steps_per_epoch) if group.main else None
 
     for epoch in range(start_epoch, cfg.epochs if not keep["stopped_early"] else start_epoch):
         torch.manual_seed(cfg.seed * 100_003 + epoch)     # dropout and friends
-        batches = task.batches(ds.train, config, cfg, hw, train=True, seed=cfg.seed * 100_003 + epoch)
+        batches = distributed.shard(task.batches(ds.train, config, cfg, hw, train=True,
+                                                 seed=cfg.seed * 100_003 + epoch), group)
         plan = _planner(log, cfg.epochs - epoch, len(batches)) if epoch == start_epoch else None
         t0 = time.perf_counter()
         train_loss, train_metric, seen = run_epoch(engine, batches, f"epoch {epoch + 1}/{cfg.epochs}",
                                                    cfg.progress, plan, board, epoch * steps_per_epoch)
+        if group.active:              # the figures of all processes, and process 0's BN statistics
+            distributed.sync_buffers(engine.train_module(), group)
+            sums = distributed.total([train_loss * seen, (train_metric or 0.0) * seen, seen], group)
+            train_loss, seen = sums[0] / sums[2], int(sums[2])
+            train_metric = sums[1] / sums[2] if train_metric is not None else None
         epoch_seconds = time.perf_counter() - t0
         seconds += epoch_seconds
         record = {"epoch": epoch + 1, "train_loss": train_loss}
@@ -150,12 +185,12 @@ def _fit(task, cfg, run, config, ds, hw, engine_name, resumed, log, on_epoch, ev
         _check_finite(module, epoch + 1)
         history.append(record)
         if eval_name == "val":
-            _keep_best(run, module, record, keep, cfg, task.metric)
+            _keep_best(run, module, record, keep, cfg, task.metric, write=group.main)
         last = epoch + 1 == cfg.epochs or keep["stopped_early"]
         # many short epochs (a GCN's 200 full-graph steps): a checkpoint and a line every
         # epochs/20, and the last; resume replays the epochs since, exactly
         every = max(1, cfg.epochs // 20)
-        if last or (epoch + 1) % every == 0:
+        if (last or (epoch + 1) % every == 0) and group.main:
             run.save_checkpoint(epoch + 1, seconds, engine.train_module(), {**engine.state_dict(), **keep},
                                 history, saved_model=module)
         if last or (epoch + 1) % every == 0 or epoch == start_epoch:
@@ -172,7 +207,7 @@ def _fit(task, cfg, run, config, ds, hw, engine_name, resumed, log, on_epoch, ev
     if board is not None:
         board.close()
     return _finish(task, cfg, run, config, ds, hw, engine, engine_name, keep, history, seconds,
-                   evaluate_test, log)
+                   evaluate_test and group.main, log)
 
 
 def _finish(task, cfg, run, config, ds, hw, engine, engine_name, keep, history, seconds, evaluate_test,
@@ -211,7 +246,7 @@ def _saved_precision(hw, config: dict):
     return hw
 
 
-def _keep_best(run, module, record: dict, keep: dict, cfg, metric: str) -> None:
+def _keep_best(run, module, record: dict, keep: dict, cfg, metric: str, write: bool = True) -> None:
     """best.safetensors follows the best validation epoch; --patience counts the epochs since.
     Written before the checkpoint: a kill between the two retrains the epoch, which writes
     the same file again."""
@@ -220,7 +255,8 @@ def _keep_best(run, module, record: dict, keep: dict, cfg, metric: str) -> None:
     tie = best is not None and cfg.min_delta == 0 and value == best["value"] and loss < best.get("loss", loss)
     if best is None or value > best["value"] + cfg.min_delta or tie:
         keep["best"], keep["bad_epochs"] = {"epoch": record["epoch"], "value": value, "loss": loss}, 0
-        run.save_best(module, record["epoch"], value)
+        if write:
+            run.save_best(module, record["epoch"], value)
     else:
         keep["bad_epochs"] += 1
     if cfg.patience and keep["bad_epochs"] >= cfg.patience:
@@ -287,7 +323,7 @@ def _planner(log, epochs_left: int, steps: int):
     t0 = time.perf_counter()
 
     def plan(step: int) -> None:
-        if step == at and steps > at:
+        if step == at and steps > at and (time.perf_counter() - t0) / at * steps * epochs_left >= 10:
             per = (time.perf_counter() - t0) / at
             log(f"about {per * steps:.0f} s an epoch, {per * steps * epochs_left:.0f} s for the "
                 f"{epochs_left} epoch{'s' if epochs_left > 1 else ''} to go (evaluation not counted)")

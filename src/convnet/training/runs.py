@@ -246,9 +246,9 @@ class RunDir:
         _kill_point("state")
         self._write_derived(state.get("saved_model", weights), history)
 
-    def load_checkpoint(self, model: torch.nn.Module) -> dict | None:
-        """Load the last committed epoch's weights into `model` and repair the files derived
-        from it; return the state (epoch, seconds, history, optimizer, ...) or None."""
+    def load_checkpoint(self, model: torch.nn.Module, repair: bool = True) -> dict | None:
+        """Load the last committed epoch's weights into `model` and (repair) rewrite the files
+        derived from it; return the state (epoch, seconds, history, optimizer, ...) or None."""
         state = load_state(self.path)
         if state is None:
             return None
@@ -258,12 +258,14 @@ class RunDir:
             except RuntimeError as e:
                 raise DataError(f"{self.path / STATE}: weights do not fit the model in {CONFIG} "
                                 f"({str(e).splitlines()[0]})") from None
-            self._write_derived(state.get("saved_model", state["model"]), state["history"])
+            if repair:
+                self._write_derived(state.get("saved_model", state["model"]), state["history"])
         else:                                        # format 1: weights and metrics beside it
             self.load_weights(model, "last")
             rows = [r for r in self.metrics() if r.get("epoch", 0) <= int(state["epoch"])]
             state["history"] = rows
-            _write_metrics(self.path, rows)
+            if repair:
+                _write_metrics(self.path, rows)
         return state
 
     def _write_derived(self, weights: dict, history: list[dict]) -> None:
