@@ -33,7 +33,8 @@ def config_from_args(args, log=None):
     file_values = read_config_file(args.config) if getattr(args, "config", None) else {}
     cfg, used = resolve_options(given(args, TrainConfig), file_values)
     if used and log is not None:
-        log(f"{cfg.model} trains with its own defaults: "
+        who = f"{cfg.model} with the {cfg.engine} engine" if cfg.engine != "torch" else cfg.model
+        log(f"{who} trains with its own defaults: "
             + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in sorted(used.items())) + " (flags override them)")
     return cfg, used
 
