@@ -32,10 +32,10 @@ VERBS = {
     "export": "convnet.cli.export",
     "check": "convnet.cli.check",
     "ocr": "convnet.cli.ocr",
-    "ocr": "convnet.cli.ocr",
     "embed": "convnet.cli.embed",
     "index": "convnet.cli.index",
     "search": "convnet.cli.search",
+    "dedup": "convnet.cli.dedup",
 }
 
 
