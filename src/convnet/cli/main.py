@@ -36,6 +36,7 @@ VERBS = {
     "index": "convnet.cli.index",
     "search": "convnet.cli.search",
     "dedup": "convnet.cli.dedup",
+    "cluster": "convnet.cli.cluster",
 }
 
 
