@@ -60,6 +60,8 @@ def run_one(model: str, args) -> dict:
                "seed": args.seed, "progress": False, "task": "ocr"}
     if args.epochs:
         options["epochs"] = args.epochs
+    if args.threads:
+        options["threads"] = args.threads
     cfg = config_for_model(**options)
     cfg.lines, cfg.test_lines = args.lines, 500
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -67,7 +69,8 @@ def run_one(model: str, args) -> dict:
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     test = result.test
-    row = {"model": model, "lines": args.lines, "epochs": cfg.epochs, "seed": args.seed, "n": test["n"],
+    row = {"model": model, "lines": args.lines, "epochs": cfg.epochs, "seed": args.seed, "threads": args.threads,
+           "n": test["n"],
            "cer": test["cer"], "exact": test["exact"], "lines_per_second": test["lines_per_second"],
            "train_seconds": round(result.seconds, 1), "cpu_seconds_with_eval": round(cpu, 1),
            "params": json.loads((out / "config.json").read_text())["params"], "run_dir": str(out)}
@@ -82,6 +85,7 @@ def main(argv=None) -> int:
     p.add_argument("--lines", type=int, default=10_000, help="training lines")
     p.add_argument("--epochs", type=int, help="default: the model's registered epochs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch threads (on a loaded 2-core machine 1 is several times faster)")
     p.add_argument("--out", help="folder for the runs (default: a temporary one)")
     p.add_argument("--json", help="append one JSON line per model here")
     args = p.parse_args(argv)
