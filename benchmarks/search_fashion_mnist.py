@@ -8,7 +8,8 @@ Gallery: the run's own training split (50,000: training's 10,000-image validatio
 out); queries: the test split (10,000). Reports precision@1, precision@10, mAP@10 for the
 embeddings and for raw-pixel Euclidean neighbours on the same gallery and queries, the
 seconds to embed the gallery (index build), and the seconds to embed all queries and search
-them exactly (the target: < 10 s). Prints one JSON object.
+them exactly (the target: < 10 s), and the exact search of 10,000 vectors alone. Prints one
+JSON object.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def main() -> int:
     build = time.perf_counter() - start
     index = Index.build(gallery)
     result = evaluate(index, embedder, "fashion-mnist", args.data_dir, "test")
+    start = time.perf_counter()                 # the exact search alone: 10,000 gallery rows as queries
+    index.search(gallery.vectors[:10000], 10)
+    result["search_only_seconds"] = round(time.perf_counter() - start, 3)
     result.update(index_build_seconds=round(build, 3), threads=torch.get_num_threads(),
                   load_average=round(os.getloadavg()[0], 2), dim=index.info["dim"])
     print(json.dumps(result))
