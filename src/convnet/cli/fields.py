@@ -24,7 +24,9 @@ def add_dataclass_arguments(p: argparse.ArgumentParser, cls, skip: tuple[str, ..
         if not meta or not meta.get("flag", True) or f.name in skip:
             continue
         default = None if f.default is MISSING else f.default
-        shown = "" if default is None else f" (default: {_show(default)})"
+        if f.default_factory is not MISSING:
+            default = f.default_factory()
+        shown = "" if default is None or default == [] else f" (default: {_show(default)})"
         flag = "--" + f.name.replace("_", "-")
         if "bool" in str(f.type):
             if meta.get("negate"):
@@ -34,7 +36,13 @@ def add_dataclass_arguments(p: argparse.ArgumentParser, cls, skip: tuple[str, ..
                 p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=meta["help"] + shown)
             continue
-        p.add_argument(flag, type=KINDS[meta.get("kind")], choices=meta.get("choices"),
+        kind = meta.get("kind")
+        parse = kind if callable(kind) else KINDS[kind]
+        if meta.get("append"):
+            p.add_argument(flag, type=parse, action="append", default=argparse.SUPPRESS,
+                           metavar=meta.get("metavar"), help=meta["help"])
+            continue
+        p.add_argument(flag, type=parse, choices=meta.get("choices"),
                        default=argparse.SUPPRESS, metavar=meta.get("metavar"), help=meta["help"] + shown)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from convnet.cli.limits import MAX_THREADS, int_in
 from convnet.cli.options import device_name, non_negative_float, positive_float, positive_int
+from convnet.settings import option
 
 HELP = "serve a trained run over HTTP: JSON API and a web page"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -49,39 +51,49 @@ def allowed_hosts(host: str, extra: list[str]) -> set[str]:
     return names | {host_name(h) if h != "*" else "*" for h in extra}
 
 
+@dataclass
+class ServeOptions:
+    """Every `convnet serve` option but the run directory: its flags are generated from these
+    fields (cli/fields.py), so each is declared once."""
+    host: str = option("127.0.0.1", "address to listen on (127.0.0.1: this machine only)")
+    port: int = option(8000, "TCP port; 0 picks a free one", kind=port_number)
+    runtime: str = option("torch", "onnx: run RUN_DIR/model.onnx in onnxruntime (made by `convnet export`)",
+                          choices=("torch", "onnx"))
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", kind=device_name)
+    threads: int | None = option(None, "CPU threads per forward pass (default: all cores). On a CPU shared "
+                                 "with other work, 1 can be several times faster: see BENCHMARKS.md",
+                                 kind=int_in(1, MAX_THREADS))
+    max_batch: int = option(32, "most images in one forward pass and in one request", kind=positive_int)
+    max_wait_ms: float = option(10.0, "how long a forward pass waits for requests that are on their way",
+                                kind=non_negative_float)
+    max_queue: int = option(256, "images allowed to wait; beyond it requests get 503", kind=positive_int)
+    max_upload_mb: float = option(10.0, f"largest request body in MiB; larger get 413 (at most "
+                                  f"{MAX_UPLOAD_MIB:,})", kind=upload_mib)
+    allowed_host: list = option([], "a Host header name to answer besides the defaults (repeatable; '*': "
+                                "any). Default: localhost, 127.0.0.1 and ::1 for a loopback --host, else "
+                                "--host itself (any name when listening on every address)",
+                                metavar="NAME", append=True)
+    header_timeout: float = option(10.0, "seconds a client has to send a request's headers", kind=seconds)
+    body_timeout: float = option(60.0, "seconds a client has to send a request's body after its headers",
+                                 kind=seconds)
+    max_connections_per_client: int = option(64, "open connections one client address may hold; more are "
+                                             "refused", kind=int_in(1, 4096), metavar="N")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from convnet.cli.fields import add_dataclass_arguments
+
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or an .onnx file with --runtime onnx")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=port_number, default=8000, help="default 8000; 0 picks a free port")
-    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
-                   help="onnx: run RUN_DIR/model.onnx in onnxruntime (made by `convnet export`)")
-    p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--threads", type=int_in(1, MAX_THREADS),
-                   help="CPU threads per forward pass (default: all cores). On a CPU shared with other "
-                        "work, 1 can be several times faster: see BENCHMARKS.md")
-    p.add_argument("--max-batch", type=positive_int, default=32,
-                   help="most images in one forward pass and in one request (default 32)")
-    p.add_argument("--max-wait-ms", type=non_negative_float, default=10.0,
-                   help="how long a forward pass waits for requests that are on their way (default 10)")
-    p.add_argument("--max-queue", type=positive_int, default=256,
-                   help="images allowed to wait; beyond it requests get 503 (default 256)")
-    p.add_argument("--max-upload-mb", type=upload_mib, default=10.0,
-                   help=f"largest request body in MiB; larger get 413 (default 10, at most {MAX_UPLOAD_MIB:,})")
-    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
-                   help="a Host header name to answer besides the defaults (repeatable; '*': any). "
-                        "Default: localhost, 127.0.0.1 and ::1 for a loopback --host, else --host itself "
-                        "(any name when listening on every address)")
-    p.add_argument("--header-timeout", type=seconds, default=10.0,
-                   help="seconds a client has to send a request's headers (default 10)")
-    p.add_argument("--body-timeout", type=seconds, default=60.0,
-                   help="seconds a client has to send a request's body after its headers (default 60)")
-    p.add_argument("--max-connections-per-client", type=int_in(1, 4096), default=64, metavar="N",
-                   help="open connections one client address may hold; more are refused (default 64)")
+    add_dataclass_arguments(p, ServeOptions)
 
 
 def run(args) -> int:
     import socket
+
+    from convnet.cli.fields import given
+
+    for name, value in vars(ServeOptions(**given(args, ServeOptions))).items():
+        setattr(args, name, value)          # the flags left out take the fields' defaults
 
     import uvicorn
 

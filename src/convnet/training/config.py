@@ -1,6 +1,6 @@
 """Every training knob in one place, with units. Stored in each run's config.json.
 
-Each field carries its command-line help and value type (`option(...)`): `convnet train`'s
+Each field carries its command-line help and value type (`option(...)`, settings.py): `convnet train`'s
 flags are generated from these fields (cli/fields.py), `--config FILE.yaml` is checked
 against them, and `validate` holds the rules, so an option is declared exactly once."""
 
@@ -11,21 +11,13 @@ import math
 from dataclasses import dataclass, fields
 
 from convnet.errors import ConfigError
+from convnet.settings import option
 
 OPTIMIZERS = ("sgd", "adamw", "adam")
 SCHEDULES = ("onecycle", "cosine", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ENGINES = ("torch", "reference")
-
-
-def option(default, help: str, *, kind: str | None = None, choices=None, metavar: str | None = None,
-           flag: bool = True, negate: str | None = None):
-    """A TrainConfig field with what its flag needs. kind: how the command line parses it
-    (positive_int, non_negative_int, positive_float, non_negative_float, fraction, int, str).
-    flag=False: set from --config or the Python API only (e.g. model_kwargs)."""
-    return dataclasses.field(default=default, metadata={
-        "help": help, "kind": kind, "choices": choices, "metavar": metavar, "flag": flag, "negate": negate})
 
 
 @dataclass
