@@ -36,11 +36,9 @@ def beam_rates(run_dir: Path, width: int) -> dict:
     ds = run.dataset(task)
     model = run.build_model(task)
     hw = resolve("cpu", "off", False)
-    import tempfile as _t
-
     from convnet.ocr.lines import write_line_folder
 
-    with _t.TemporaryDirectory() as tmp:      # predict reads files: the test lines as a folder
+    with tempfile.TemporaryDirectory() as tmp:      # predict reads files: the test lines as a folder
         folder = write_line_folder(Path(tmp) / "test", ds.test.images, ds.test.texts)
         files = [str(folder / line.split("\t")[0]) for line in (folder / "labels.tsv").read_text().splitlines()]
         t0 = time.perf_counter()
