@@ -2,7 +2,7 @@
 
     .venv/bin/convnet train --data fashion-mnist --data-dir ../shared/datasets/fashion-mnist \\
         --epochs 4 --out /tmp/fm
-    .venv/bin/python benchmarks/search_fashion_mnist.py /tmp/fm [--data-dir ../shared/datasets/fashion-mnist]
+    .venv/bin/python benchmarks/search_fashion_mnist.py /tmp/fm [--data-dir ../shared/datasets/fashion-mnist] [--mirror]
 
 Gallery: the run's own training split (50,000: training's 10,000-image validation split held
 out); queries: the test split (10,000). Reports precision@1, precision@10, mAP@10 for the
@@ -34,8 +34,9 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("run_dir")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "datasets" / "fashion-mnist"))
+    p.add_argument("--mirror", action="store_true", help="features averaged with the mirror image's")
     args = p.parse_args()
-    embedder = Embedder(args.run_dir)
+    embedder = Embedder(args.run_dir, mirror=args.mirror)
     start = time.perf_counter()
     gallery = embed(args.run_dir, None, None, None, "train", embedder=embedder)
     build = time.perf_counter() - start
@@ -45,7 +46,7 @@ def main() -> int:
     index.search(gallery.vectors[:10000], 10)
     result["search_only_seconds"] = round(time.perf_counter() - start, 3)
     result.update(index_build_seconds=round(build, 3), threads=torch.get_num_threads(),
-                  load_average=round(os.getloadavg()[0], 2), dim=index.info["dim"])
+                  load_average=round(os.getloadavg()[0], 2), dim=index.info["dim"], mirror=args.mirror)
     print(json.dumps(result))
     return 0
 

@@ -165,3 +165,19 @@ def test_bad_inputs_are_one_line(digit_index, query_files, digits_run, tmp_path,
     err = _error(capsys, ["index", str(digits_run), str(one), "--out", str(tmp_path / "i3"), "--no-progress"], 1)
     assert "warning: skipped: " in err and "b.png" in err and "1 image;" in err
     assert "already holds an index" in _error(capsys, ["index", str(digits_run), "--out", str(digit_index)])
+
+
+def test_mirror_index_embeds_queries_the_same_way(digits_run, query_files, tmp_path, capsys):
+    from convnet.search import Embedder
+
+    e = Embedder(digits_run, mirror=True)
+    x = Embedder(digits_run).classifier.to_uint8(query_files[1][0])[None]
+    np.testing.assert_allclose(e.features(x).numpy(), e.features(x.flip(-1)).numpy(), atol=1e-5)
+    out = tmp_path / "mirror-index"
+    assert main(["index", str(digits_run), "--split", "test", "--mirror", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "index.json").read_text())["mirror"] is True
+    capsys.readouterr()
+    assert main(["search", str(out), str(query_files[1][0]), "--top", "1", "--json"]) == 0
+    best = json.loads(capsys.readouterr().out)[0]["neighbours"][0]
+    # the query is test item 0: embedded as the gallery was, it is its own neighbour at 1.0
+    assert best["index"] == 0 and best["similarity"] == pytest.approx(1.0, abs=1e-4)

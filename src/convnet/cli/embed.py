@@ -27,6 +27,9 @@ def add_source_arguments(p: argparse.ArgumentParser, split_default: str) -> None
                    help=f"which split of the data set (default {split_default})")
     p.add_argument("--batch-size", type=whole_number, default=256, metavar="N", help="images a batch (default 256)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
+    p.add_argument("--mirror", action="store_true",
+                   help="average each image's features with its left-right mirror's (for data whose "
+                        "mirror images keep their class, e.g. clothes, not digits)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
@@ -38,7 +41,7 @@ def embeddings_from_args(args):
         raise ConfigError("give image files/folders or --data, not both")
     if getattr(args, "batch_size", 1) < 1:
         raise ConfigError(f"--batch-size {args.batch_size} must be at least 1")
-    embedder = Embedder(args.run_dir, device=args.device)
+    embedder = Embedder(args.run_dir, device=args.device, mirror=args.mirror)
     warn = lambda line: print(f"convnet {args.verb}: warning: {line}", file=sys.stderr)   # noqa: E731
     emb = embed(args.run_dir, args.inputs or None, args.data, args.data_dir, args.split, args.batch_size,
                 args.progress, warn, embedder)

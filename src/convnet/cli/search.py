@@ -44,7 +44,7 @@ def run(args) -> int:
 
     if not Path(run_dir).is_dir():
         raise DataError(f"{run_dir}: the index's run is gone; give --run RUN_DIR (with the same weights)")
-    embedder = Embedder(run_dir, device=args.device)
+    embedder = Embedder(run_dir, device=args.device, mirror=bool(index.info.get("mirror", False)))
     index.check_run(embedder.weights_sha256, str(run_dir))
     if args.eval:
         from convnet.search.evaluate import evaluate

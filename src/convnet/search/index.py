@@ -4,9 +4,10 @@ INDEX_DIR holds two files, written in this order (index.json last, so a half-wri
 has no index.json and is refused):
     gallery.npz   the gallery's Embeddings (see search/embed.py)
     index.json    {"format": 1, "kind": "exact", "metric": "cosine", "n", "dim", "run",
-                   "weights_sha256", "source"}: the run whose weights made the vectors (queries
+                   "weights_sha256", "source", "mirror"}: the run whose weights made the vectors (queries
                    must be embedded by a run with the same weights hash) and how to load the
-                   gallery's images again (a data set split, or the files' paths)
+                   gallery's images again (a data set split, or the files' paths); queries
+                   are embedded as the gallery was (mirror-averaged or not)
 
 Search is one matrix product, chunked: a block of queries against a block of gallery rows at
 a time, keeping a running top-K, so memory is O(q_block * g_block) whatever the gallery size."""
@@ -76,7 +77,8 @@ class Index:
         meta = gallery.meta
         info = {"format": FORMAT, "kind": "exact", "metric": "cosine", "n": len(gallery),
                 "dim": int(gallery.vectors.shape[1]), "run": meta.get("run"),
-                "weights_sha256": meta.get("weights_sha256"), "source": meta.get("source")}
+                "weights_sha256": meta.get("weights_sha256"), "source": meta.get("source"),
+                "mirror": bool(meta.get("mirror", False))}
         return cls(gallery, info)
 
     def save(self, out: str | Path) -> None:
