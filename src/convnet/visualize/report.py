@@ -46,14 +46,19 @@ def build_report(run_dir: str | Path) -> str:
     from convnet.visualize.plots import plot_curves
 
     run_dir = Path(run_dir)
-    clf = load_run(run_dir)
-    config, history = clf.config, runs.read_metrics(run_dir)
+    run = runs.RunDir.open(run_dir)
+    image = run.task == "classify"          # filters and a layer table need an image model
+    clf = load_run(run_dir) if image else None
+    config, history = run.config, runs.read_metrics(run_dir)
     results = _read_json(run_dir / runs.RESULTS)
     notes = []
     analysis = _read_json(run_dir / PLOTS / ANALYSIS)
     if analysis is None:
         analysis = _rebuild(run_dir, notes)
-    summary, total = model_summary(clf.model, clf.preprocess)
+    if image:
+        summary, total = model_summary(clf.model, clf.preprocess)
+    else:
+        summary, total = None, sum(p.numel() for p in run.build_model().parameters())
     parts = [_header(run_dir, config, results, total)]
     parts += [f'<p class="warn">{html.escape(n)}</p>' for n in notes]
     parts.append(_section("Learning curves", _img(_png(plot_curves(history)))))
@@ -61,9 +66,14 @@ def build_report(run_dir: str | Path) -> str:
         parts.append(_section("Confusion matrix (test)", _img(_file(run_dir / PLOTS / "confusion.png"))))
         parts.append(_section("Per-class precision and recall (test)",
                               _per_class_table(analysis) + _img(_file(run_dir / PLOTS / "per_class.png"))))
-        parts.append(_section("Most confidently wrong test images", _img(_file(run_dir / PLOTS / "wrong.png"))))
-    parts.append(_section("First-layer filters", _img(_png(plot_filters(clf.model)))))
-    parts.append(_section("Model", _summary_table(summary, total)))
+        if (run_dir / PLOTS / "wrong.png").is_file():
+            parts.append(_section("Most confidently wrong test images", _img(_file(run_dir / PLOTS / "wrong.png"))))
+    if image:
+        parts.append(_section("First-layer filters", _img(_png(plot_filters(clf.model)))))
+        parts.append(_section("Model", _summary_table(summary, total)))
+    else:
+        name = html.escape(str(config.get("model", {}).get("name")))
+        parts.append(_section("Model", f"<p>{name} ({run.task} task), {total:,} parameters</p>"))
     parts.append(_section("Configuration", f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>"))
     title = html.escape(f"convnet report: {run_dir.name}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
