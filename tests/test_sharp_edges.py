@@ -109,3 +109,13 @@ def test_probabilities_take_numpy_batches(digits_run):
     assert a.shape == (4, 10) and np.allclose(a.numpy(), clf.probabilities(batch).numpy())
     with pytest.raises(Exception, match="uint8 images"):
         clf.probabilities(np.zeros((4, 28, 28), np.float32))
+
+
+def test_tune_runs_on_an_image_folder(texture_folder, tmp_path):
+    """It used to stop with an internal error: the folder needed the network's input size."""
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: [0.02, 0.05]\nepochs: 1\n")
+    out = cli_in_process("tune", "--data", texture_folder, "--input-size", "16", "--space", space,
+                         "--method", "grid", "--trials", "2", "--out", tmp_path / "study", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "study" / "trials.csv").is_file()

@@ -75,11 +75,13 @@ def base_config(args, space) -> dict:
 
 
 def check_data(base: dict) -> None:
-    """Load the data once up front, so a bad --data fails here, not in every trial."""
-    from convnet.data.sources import load_dataset
+    """Load the data once up front, as a trial will (its task, at the model's input size), so a
+    bad --data fails here, not in every trial."""
+    from convnet.tasks import task_for
+    from convnet.training.config import resolve_options
 
-    load_dataset(base["data"], base["data_dir"], val_fraction=base["val_fraction"], seed=base["seed"],
-                 progress=False)
+    cfg = resolve_options({**base, "progress": False})[0]
+    task_for(cfg.data, cfg.data_dir, cfg.task).load_data(cfg)
 
 
 def resolve_search(args, settings: dict | None, name: str):
