@@ -44,14 +44,18 @@ def check_folder(out: Path, args) -> None:
             raise ConfigError(f"nothing to resume: no {SQLITE_NAME} in {out}")
 
 
-def stored_settings(storage, name: str) -> dict | None:
+def stored_settings(storage, name: str, wait_s: float = 60.0) -> dict | None:
+    """The study's settings, or None if there is no such study. A study without them may be
+    one another worker is creating this moment (its settings come right after): wait for them."""
     try:
         study_id = storage.get_study_id_from_name(name)
     except KeyError:
         return None
-    settings = storage.get_study_user_attrs(study_id).get(SETTINGS)
-    if settings is None:
-        raise ConfigError(f"study {name!r} exists but was not made by `convnet tune`")
+    deadline = time.monotonic() + wait_s
+    while (settings := storage.get_study_user_attrs(study_id).get(SETTINGS)) is None:
+        if time.monotonic() > deadline:
+            raise ConfigError(f"study {name!r} exists but was not made by `convnet tune`")
+        time.sleep(0.5)
     return settings
 
 
