@@ -23,15 +23,14 @@ import math
 from pathlib import Path
 
 from convnet.errors import ConfigError, DataError
-from convnet.tasks.base import Tally, Task
+from convnet.tasks.base import Tally, Task, option_value
 
 OPTIONS = {"split": None, "test_speaker": None, "test_fraction": 0.2, "audio": None}
 EVAL_BATCH = 500
 
 
 def option(cfg, name: str):
-    value = getattr(cfg, name, None) if cfg is not None else None
-    return OPTIONS[name] if value is None else value
+    return option_value(cfg, name, OPTIONS)
 
 
 def data_path(data: str, data_dir: str | None) -> Path | None:

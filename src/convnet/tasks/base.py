@@ -32,6 +32,12 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 
+def option_value(cfg, name: str, defaults: dict):
+    """A task's option: cfg's field (None: unset, or cfg is None) else the task's default."""
+    value = getattr(cfg, name, None) if cfg is not None else None
+    return defaults[name] if value is None else value
+
+
 @dataclass
 class Tally:
     """What one training step adds to the epoch's figures: items seen, and how many the

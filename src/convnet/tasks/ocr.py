@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from convnet.errors import ConfigError, DataError
-from convnet.tasks.base import Tally, Task
+from convnet.tasks.base import Tally, Task, option_value
 
 DEFAULT_MODEL = "crnn"
 GENERATED = "digit-lines"
@@ -34,8 +34,7 @@ BEAM = 8
 
 
 def option(cfg, name: str):
-    value = getattr(cfg, name, None) if cfg is not None else None
-    return OPTIONS[name] if value is None else value
+    return option_value(cfg, name, OPTIONS)
 
 
 def _has_labels(path: Path) -> bool:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from convnet.errors import ConfigError, DataError
-from convnet.tasks.base import Tally, Task
+from convnet.tasks.base import Tally, Task, option_value
 
 DEFAULT_MODEL = "kimcnn"
 # TrainConfig fields this task reads, and their defaults while config.py lacks them
@@ -32,8 +32,7 @@ EVAL_BATCH = 500
 
 
 def option(cfg, name: str):
-    value = getattr(cfg, name, None) if cfg is not None else None
-    return OPTIONS[name] if value is None else value
+    return option_value(cfg, name, OPTIONS)
 
 
 class TextClassification(Task):
